@@ -1,0 +1,70 @@
+# Two commands do everything on a fresh machine:
+#   make run    the monthly batch end to end on the embedded default data (warehouse + reports)
+#   make test   every test: pytest (package, SQL pipeline, end-to-end dbt build with Elementary tests)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+DBT         := $(VENV)/bin/dbt
+STAMP       := $(VENV)/.installed
+
+# Parallelism comes from our own worker processes: keep every numeric library single-threaded
+# inside them so 2 cores are not oversubscribed (LightGBM gets num_threads from the config).
+export OMP_NUM_THREADS      ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS      ?= 1
+export DBT_PROFILES_DIR     ?= $(CURDIR)/profiles
+export DBT_PACKAGES_FOLDER  ?= $(CURDIR)/dbt_packages
+export DEMAND_DUCKDB_PATH   ?= $(CURDIR)/warehouse/demand.duckdb
+export DEMAND_RAW_DIR       ?= $(CURDIR)/data/raw
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+# Size of the embedded default dataset (see README "Embedded default data").
+PRODUCTS ?= 200
+YEARS    ?= 4
+SEED     ?= 42
+# How many past months `make run` replays so history, accuracy and monitoring are not empty.
+REPLAY_MONTHS ?= 6
+
+.PHONY: help run test install deps data clean pytest bench
+
+help:
+	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
+	@echo "make test   - install and run every test (what CI runs)"
+	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
+
+$(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
+	@test -x $(PY) || { echo "Creating virtual environment $(VENV) ..."; $(PYTHON_BOOT) -m venv $(VENV); }
+	@echo "Installing Python dependencies (pinned in requirements/constraints.txt) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/requirements.txt -c requirements/constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import dbt.version, duckdb, pandas, statsmodels, lightgbm, sklearn, plotly, elementary" \
+		|| { echo "ERROR: the Python install is incomplete; see the pip output above." >&2; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+deps: $(STAMP)
+	@scripts/dbt_deps.sh
+
+data: $(STAMP)
+	@if [ -d "$(DEMAND_RAW_DIR)/sales_lines" ]; then \
+		echo "Raw data present in $(DEMAND_RAW_DIR) (make clean to regenerate)"; \
+	else \
+		$(PY) -m demand_forecast.datagen --out $(CURDIR)/data --products $(PRODUCTS) --years $(YEARS) --seed $(SEED); \
+	fi
+
+run: deps data
+	@$(PY) -m demand_forecast.batch run --replay-months $(REPLAY_MONTHS)
+
+pytest: deps
+	@scripts/run_tests.sh
+
+test: pytest
+
+clean:
+	rm -rf warehouse reports exports target logs data/raw data/truth test-output
