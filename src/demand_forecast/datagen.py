@@ -25,7 +25,7 @@ removed first, so a smaller run never leaves stale parts behind.
 
 History window
 --------------
-``--end-date`` (default: last day of the month before today) is the last day with sales. The history
+``--end-date`` (default: yesterday) is the last day with sales. The history
 is the ``12 * years`` calendar months ending with the month of the end date, so the first day is
 the first of a month. The data is "extracted" on the day after the end date at 06:00; nothing in
 the files was loaded later than that.
@@ -366,8 +366,13 @@ def _override(arr: pa.Array, overrides: list[tuple[np.ndarray, list]]) -> pa.Arr
 # --------------------------------------------------------------------------------------------
 
 def default_end_date(today: dt.date | None = None) -> dt.date:
+    """Yesterday: data that runs up to the day before the batch, as a warehouse fed daily would.
+
+    The batch forecasts from the last complete month (the SQL cuts there); the days of the running
+    month keep Elementary's daily volume and freshness monitors, measured back from now, meaningful.
+    """
     today = today or dt.date.today()
-    return today.replace(day=1) - dt.timedelta(days=1)
+    return today - dt.timedelta(days=1)
 
 
 class Calendar:
@@ -1007,7 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--products", type=int, default=200)
     ap.add_argument("--years", type=int, default=4)
     ap.add_argument("--end-date", default=None,
-                    help="last day of history, YYYY-MM-DD (default: last day of the previous month)")
+                    help="last day of history, YYYY-MM-DD (default: yesterday)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
     ap.add_argument("--chunk-size", type=int, default=1000, help="products per part file (output is the same)")

@@ -140,10 +140,10 @@ def test_rerun_removes_stale_parts(tmp_path):
     assert [p.name for p in (tmp_path / "raw" / "sales_lines").iterdir()] == ["part-00000.parquet"]
 
 
-def test_default_end_date_is_end_of_previous_month():
-    assert datagen.default_end_date(dt.date(2026, 11, 29)) == dt.date(2026, 10, 31)
+def test_default_end_date_is_yesterday():
+    assert datagen.default_end_date(dt.date(2026, 11, 29)) == dt.date(2026, 11, 28)
     assert datagen.default_end_date(dt.date(2024, 3, 1)) == dt.date(2024, 2, 29)
-    assert datagen.default_end_date(dt.date(2025, 1, 15)) == dt.date(2024, 12, 31)
+    assert datagen.default_end_date(dt.date(2025, 1, 1)) == dt.date(2024, 12, 31)
 
 
 # ------------------------------------------------------------------ defects: exact counts

@@ -1,0 +1,8 @@
+"""Shared pytest configuration of tests/python (append only; keep it minimal)."""
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "browser: opens the dashboard in headless Chromium (scripts/ensure_chromium.sh installs it when missing)",
+    )
