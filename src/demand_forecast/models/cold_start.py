@@ -1,0 +1,125 @@
+"""Cold-start forecasts for products with little history.
+
+A product is *new* at an origin when it has between 1 and
+``min_history - 1`` months of history there.  Its forecast is::
+
+    f(o + h) = level * index[g, month_of_year(o + h)]
+
+``index[g, .]`` -- the seasonal profile of the product's group ``g``
+    Established products of the group (at least 12 months of history at the
+    origin) contribute their demand of the last ``profile_months`` months
+    divided by their own mean over that window; these ratios are averaged by
+    calendar month and the 12 values rescaled to mean 1.  A group with fewer
+    than ``min_products`` contributing products (or a month without data)
+    uses the profile of all products; with no established product at all the
+    profile is flat (all ones).
+
+``level`` -- the launch level, seasonally adjusted
+    ``mean(y_m / index[g, month_of_year(m)])`` over the product's observed
+    months.  Partial months (launch inside the month) are left out when the
+    product has at least one full month; missing months (excluded from
+    training) are always left out.
+
+Only columns ``<= origin`` are read, so the model is backtest-safe.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..features import PanelArrays, nan_mean, window
+from .base import BaseForecaster, empty_forecasts
+
+
+class ColdStart(BaseForecaster):
+    """Group seasonal profile x seasonally adjusted launch level."""
+
+    name = "cold_start"
+
+    def __init__(
+        self,
+        horizon: int = 3,
+        min_history: int = 6,
+        min_products: int = 5,
+        profile_months: int = 36,
+        season_length: int = 12,
+    ) -> None:
+        super().__init__(horizon)
+        self.min_history = int(min_history)
+        self.min_products = int(min_products)
+        self.profile_months = int(profile_months)
+        self.season_length = int(season_length)
+
+    def seasonal_profiles(self, arrays: PanelArrays, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Profiles at ``origin``.
+
+        Returns ``(group_index, overall_index, uses_own)``: ``group_index`` is
+        ``(n_groups, 12)`` (column ``m - 1`` is calendar month ``m``) with the
+        fallback already applied, ``overall_index`` the all-products profile
+        and ``uses_own`` flags groups that have their own profile.
+        """
+        m = self.season_length
+        n_groups = len(arrays.group_names)
+        width = max(m, min(self.profile_months, origin + 1))
+        established = arrays.history_length(origin) >= m
+        win = window(arrays.y[established], origin, width)
+        mean = nan_mean(win)
+        ok = np.isfinite(mean) & (mean > 0)
+        ratios = win[ok] / mean[ok][:, None]
+        groups = arrays.group_codes[established][ok]
+        moy = arrays.moy(np.arange(origin - width + 1, origin + 1)) - 1  # 0..11
+        valid = ~np.isnan(ratios)
+        g_idx = np.repeat(groups, width)[valid.ravel()]
+        m_idx = np.tile(moy, len(groups))[valid.ravel()]
+        vals = ratios[valid]
+        sums = np.zeros((n_groups, 12))
+        counts = np.zeros((n_groups, 12))
+        np.add.at(sums, (g_idx, m_idx), vals)
+        np.add.at(counts, (g_idx, m_idx), 1.0)
+        n_products = np.bincount(groups, minlength=n_groups)
+
+        def normalise(s: np.ndarray, c: np.ndarray) -> np.ndarray | None:
+            if np.any(c == 0):
+                return None
+            idx = s / c
+            if not np.all(np.isfinite(idx)) or idx.mean() <= 0:
+                return None
+            return idx / idx.mean()
+
+        overall = normalise(sums.sum(axis=0), counts.sum(axis=0))
+        if overall is None:
+            overall = np.ones(12)
+        out = np.tile(overall, (n_groups, 1))
+        uses_own = np.zeros(n_groups, dtype=bool)
+        for g in range(n_groups):
+            if n_products[g] >= self.min_products:
+                own = normalise(sums[g], counts[g])
+                if own is not None:
+                    out[g] = own
+                    uses_own[g] = True
+        return out, overall, uses_own
+
+    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+        out = empty_forecasts(arrays, origins, self.horizon)
+        for j, o in enumerate(origins):
+            hist = arrays.history_length(o)
+            young = np.nonzero((hist >= 1) & (hist < self.min_history))[0]
+            if len(young) == 0:
+                continue
+            index, _, _ = self.seasonal_profiles(arrays, o)
+            width = self.min_history
+            win = window(arrays.y[young], o, width)
+            part = window(arrays.partial[young].astype(np.float64), o, width) > 0
+            moy = arrays.moy(np.arange(o - width + 1, o + 1)) - 1
+            prof = index[arrays.group_codes[young]]  # (n_young, 12)
+            adjusted = win / prof[:, moy]
+            observed = ~np.isnan(adjusted)
+            full = observed & ~part
+            use = np.where(full.any(axis=1)[:, None], full, observed)
+            level = nan_mean(np.where(use, adjusted, np.nan))
+            for h in range(1, self.horizon + 1):
+                target = arrays.moy(o + h) - 1
+                out[young, j, h - 1] = np.clip(level * prof[:, target], 0.0, None)
+        return out

@@ -1,0 +1,149 @@
+"""Champion / ensemble choice on constructed cases, and interval construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from demand_forecast.config import DEMAND_CLASSES, ForecastConfig
+from demand_forecast.intervals import apply_band, fit_quantiles, loo_bands
+from demand_forecast.selection import ENSEMBLE, select_models
+
+MODELS = ["baseline", "ets", "theta"]
+CLASSES = list(DEMAND_CLASSES)
+
+
+def _bt(errors: dict[tuple[int, int], list[float]], actual: float = 10.0) -> pd.DataFrame:
+    """Internal backtest frame: ``errors[(pid, model)]`` = forecast errors at successive points."""
+    rows = []
+    for (pid, model), errs in errors.items():
+        for k, e in enumerate(errs):
+            rows.append(dict(pid=pid, model=model, origin=k // 3, h=k % 3 + 1, t=10 + k,
+                             forecast=actual + e, actual=actual, mase_scale=1.0, level=actual))
+    return pd.DataFrame(rows)
+
+
+def _select(bt, n_products, segments, classes, config=None, final=None):
+    config = config or ForecastConfig(min_selection_points=6, ensemble_size=3)
+    if final is None:
+        final = np.ones((n_products, len(MODELS), 3))
+    seg_names, seg_codes = np.unique(np.asarray(segments), return_inverse=True)
+    cls_codes = np.asarray([CLASSES.index(c) for c in classes])
+    return select_models(bt, MODELS, final, seg_codes, seg_names, cls_codes, CLASSES, 4, config)
+
+
+def test_champion_is_the_model_with_the_lowest_error():
+    n = 12
+    bt = _bt({(0, 0): [5.0] * n, (0, 1): [1.0] * n, (0, 2): [3.0] * n})
+    sel = _select(bt, 1, ["smooth|G"], ["smooth"])
+    row = sel.table.iloc[0]
+    assert row["champion_model"] == "ets"  # ensemble mean error (5+1+3)/3 = 3 > 1
+    assert row["ensemble_members"] == "ets,theta,baseline"
+    assert row["selection_level"] == "product"
+    assert "lowest MAE over 4 origins (12 points): ets 1 (WAPE 0.100) vs theta 3 (WAPE 0.300)" == row["selection_reason"]
+
+
+def test_ensemble_wins_when_errors_cancel():
+    n = 9
+    bt = _bt({(0, 0): [2.0] * n, (0, 1): [-2.0] * n, (0, 2): [6.0] * n})
+    sel = _select(bt, 1, ["smooth|G"], ["smooth"], ForecastConfig(min_selection_points=6, ensemble_size=2))
+    row = sel.table.iloc[0]
+    assert row["champion_code"] == ENSEMBLE
+    assert row["champion_model"] == "ensemble"
+    assert row["ensemble_members"] == "baseline,ets"  # tie at MAE 2 goes to the simpler model first
+    assert "ensemble of baseline+ets 0" in row["selection_reason"]
+    np.testing.assert_allclose(sel.ensemble_bt["forecast"], 10.0)
+    # ensemble not allowed as champion -> best single model
+    sel2 = _select(bt, 1, ["smooth|G"], ["smooth"],
+                   ForecastConfig(min_selection_points=6, ensemble_size=2, ensemble_as_candidate=False))
+    assert sel2.table.iloc[0]["champion_model"] == "baseline"
+
+
+def test_only_models_covering_all_points_are_compared():
+    # theta has a tiny error but only on 3 of the 9 points -> not a product-level candidate
+    bt = _bt({(0, 0): [4.0] * 9, (0, 1): [3.0] * 9, (0, 2): [0.1] * 3})
+    sel = _select(bt, 1, ["smooth|G"], ["smooth"])
+    assert sel.table.iloc[0]["champion_model"] == "ets"
+    assert sel.table.iloc[0]["ensemble_members"] == "ets,baseline"
+
+
+def test_short_history_uses_the_segment_choice_and_falls_back_when_needed():
+    errors = {(0, 0): [5.0] * 12, (0, 1): [1.0] * 12, (0, 2): [3.0] * 12,  # product 0: long history, segment A
+              (1, 0): [0.0] * 2, (1, 1): [9.0] * 2, (1, 2): [9.0] * 2}  # product 1: 2 points, segment A
+    bt = _bt(errors)
+    final = np.ones((3, 3, 3))
+    final[2, 1, :] = np.nan  # product 2 (no backtest, segment B, class new): ets has no final forecast
+    sel = _select(bt, 3, ["smooth|A", "smooth|A", "new|B"], ["smooth", "smooth", "new"], final=final)
+    t = sel.table.set_index("pid")
+    # product 1: its own two points favour baseline, but it is short -> segment A ranking (pooled WAPE)
+    assert t.loc[1, "selection_level"] == "segment"
+    pooled = {m: sum(abs(e) for (p, mm), es in errors.items() if mm == m for e in es) for m in range(3)}
+    assert min(pooled, key=pooled.get) == 1
+    assert t.loc[1, "champion_model"] == "ets"
+    assert t.loc[1, "selection_reason"].startswith("short history (2 backtest points < 6): best of segment smooth|A")
+    # product 2: no backtest in its segment or class -> ranking over all products, skipping ets (no final forecast)
+    assert t.loc[2, "selection_level"] == "all products"
+    assert t.loc[2, "champion_model"] == "theta"
+
+
+def test_product_without_any_forecast_has_no_champion():
+    bt = _bt({(0, 0): [1.0] * 9})
+    final = np.ones((2, 3, 3))
+    final[1] = np.nan
+    sel = _select(bt, 2, ["smooth|A", "smooth|A"], ["smooth", "smooth"], final=final)
+    assert sel.table.iloc[1]["champion_code"] == -2
+
+
+# ---------------------------------------------------------------------------
+# intervals
+# ---------------------------------------------------------------------------
+
+def test_apply_band_is_ordered_and_non_negative():
+    rng = np.random.default_rng(0)
+    f = rng.normal(5, 10, 1000)
+    s = rng.uniform(0.5, 20, 1000)
+    q_lo = rng.normal(-0.5, 0.5, 1000)  # sometimes positive
+    q_hi = rng.normal(0.5, 0.5, 1000)  # sometimes negative
+    p10, p50, p90 = apply_band(f, s, q_lo, q_hi)
+    assert (p10 >= 0).all() and (p50 >= 0).all()
+    assert (p10 <= p50).all() and (p50 <= p90).all()
+    np.testing.assert_allclose(p50, np.clip(f, 0, None))
+
+
+def test_quantiles_per_pool_with_fallback():
+    # model 0, h 1, class 0: residuals 0..100 -> q10 = 10, q90 = 90
+    r = np.arange(101.0)
+    model = np.zeros(101, int)
+    h = np.ones(101, int)
+    cls = np.zeros(101, int)
+    # class 1 has only 5 residuals (all huge) -> falls back to the (model, horizon) pool
+    r = np.concatenate([r, np.full(5, 1000.0)])
+    model, h, cls = (np.concatenate([a, np.full(5, v)]) for a, v in ((model, 0), (h, 1), (cls, 1)))
+    table = fit_quantiles(model, h, cls, r, shape=(1, 4, 5), quantiles=(0.1, 0.9), min_pool=30)
+    lo, hi = table.lookup(np.array([0, 0]), np.array([1, 1]), np.array([0, 1]))
+    assert lo[0] == pytest.approx(10.0) and hi[0] == pytest.approx(90.0)
+    pooled = np.concatenate([np.arange(101.0), np.full(5, 1000.0)])
+    assert lo[1] == pytest.approx(np.quantile(pooled, 0.1)) and hi[1] == pytest.approx(np.quantile(pooled, 0.9))
+
+
+def test_leave_one_origin_out_bands_cover_about_80_percent():
+    rng = np.random.default_rng(1)
+    n = 6000
+    bt = pd.DataFrame({
+        "pid": rng.integers(0, 500, n), "model": 0, "origin": rng.integers(0, 6, n), "h": rng.integers(1, 4, n),
+        "forecast": 50.0, "level": 10.0,
+    })
+    bt["actual"] = bt["forecast"] + rng.normal(0, 10, n)
+    p10, p90 = loo_bands(bt, np.zeros(500, int), (1, 4, 5), (0.1, 0.9), 30)
+    covered = (bt["actual"] >= p10) & (bt["actual"] <= p90)
+    assert 0.76 < covered.mean() < 0.84
+
+
+def test_ensemble_final_mean_and_median_over_available_members():
+    from demand_forecast.selection import ensemble_final
+
+    final = np.array([[[1.0, 2.0], [3.0, 4.0], [11.0, 12.0]], [[5.0, 5.0], [np.nan, np.nan], [7.0, 9.0]]])
+    members = np.array([[True, True, True], [True, True, False]])
+    np.testing.assert_allclose(ensemble_final(final, members, "mean"), [[5.0, 6.0], [5.0, 5.0]])
+    np.testing.assert_allclose(ensemble_final(final, members, "median"), [[3.0, 4.0], [5.0, 5.0]])
