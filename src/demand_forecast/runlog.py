@@ -131,15 +131,22 @@ def _maxrss_to_mb(maxrss: float) -> float:
     return maxrss / 1024
 
 
-def _vm_hwm_mb() -> float | None:
+def _vm_hwm_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory (VmHWM) of a process, in MB; None where /proc cannot tell."""
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _max_or_none(current: float | None, new: float | None) -> float | None:
+    if new is None:
+        return current
+    return new if current is None else max(current, new)
 
 
 def _reset_peak_rss() -> bool:
@@ -617,11 +624,15 @@ class BatchRun:
         try:
             if hasattr(os, "wait4"):
                 delay = 0.005
+                polled_mb: float | None = None
                 while True:
+                    # The child's own high-water mark, polled: wait4's ru_maxrss of a forked child
+                    # starts from the parent's size (Linux carries it across fork and exec).
+                    polled_mb = _max_or_none(polled_mb, _vm_hwm_mb(proc.pid))
                     pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                     if pid:
                         proc.returncode = os.waitstatus_to_exitcode(status)
-                        peak_mb = _maxrss_to_mb(usage.ru_maxrss)
+                        peak_mb = polled_mb if polled_mb is not None else _maxrss_to_mb(usage.ru_maxrss)
                         break
                     if deadline is not None and time.monotonic() > deadline and not timed_out:
                         timed_out = True

@@ -6,3 +6,7 @@ def pytest_configure(config):
         "markers",
         "browser: opens the dashboard in headless Chromium (scripts/ensure_chromium.sh installs it when missing)",
     )
+    config.addinivalue_line(
+        "markers",
+        "dbt: runs dbt against a DuckDB file built from generated data (slow: minutes, not seconds)",
+    )

@@ -1,0 +1,80 @@
+-- One row: the as-of month this batch is built for, and the load cut-off that follows from it.
+-- Every intermediate model that reads sales lines or stock snapshots filters on this row, so a
+-- replay of an earlier month sees only what the warehouse held then.
+with
+
+sales_lines as (
+
+    select * from {{ ref('stg_raw__sales_lines') }}
+
+),
+
+-- a usable sale date: parsed, not before min_sale_date, not after the day the line was loaded
+valid_sale_dates as (
+
+    select sales_lines.sale_date
+    from sales_lines
+    where
+        sales_lines.sale_date >= date '{{ var("min_sale_date") }}'
+        and sales_lines.sale_date <= cast(sales_lines.loaded_at as date)
+
+),
+
+resolved_month as (
+
+    select
+        coalesce(
+            {{ as_of_month_literal() }},
+            -- last complete month in the data
+            case
+                when max(valid_sale_dates.sale_date) = last_day(max(valid_sale_dates.sale_date))
+                    then cast(date_trunc('month', max(valid_sale_dates.sale_date)) as date)
+                else cast(date_trunc('month', max(valid_sale_dates.sale_date)) - interval 1 month as date)
+            end
+        ) as as_of_month,
+        {{ as_of_month_literal() }} is not null as is_as_of_month_from_var,
+    from valid_sale_dates
+
+),
+
+parameters as (
+
+    select
+        resolved_month.as_of_month,
+        cast(last_day(resolved_month.as_of_month) as date) as as_of_month_end,
+        -- end of the load_grace_days-th day after the month end
+        cast(last_day(resolved_month.as_of_month) as timestamp)
+        + to_days({{ var('load_grace_days') }} + 1)
+        - to_microseconds(1) as load_cutoff_ts,
+        resolved_month.is_as_of_month_from_var,
+    from resolved_month
+
+),
+
+-- first month of usable sales known at the as-of: no panel starts before it
+first_month as (
+
+    select cast(date_trunc('month', min(sales_lines.sale_date)) as date) as data_first_month,
+    from sales_lines
+    cross join parameters
+    where
+        sales_lines.sale_date >= date '{{ var("min_sale_date") }}'
+        and sales_lines.sale_date <= cast(sales_lines.loaded_at as date)
+        and {{ sales_line_in_scope('sales_lines', 'parameters') }}
+
+),
+
+final as (
+
+    select
+        parameters.as_of_month,
+        parameters.as_of_month_end,
+        parameters.load_cutoff_ts,
+        first_month.data_first_month,
+        parameters.is_as_of_month_from_var,
+    from parameters
+    cross join first_month
+
+)
+
+select * from final

@@ -1,0 +1,148 @@
+-- Every raw sales line known at the as-of (see macro sales_line_in_scope), once, with the reason it
+-- is rejected or null when accepted. Reasons are checked in this order and the first match wins:
+--   duplicate        a repeat of an earlier line: same line id, date, product, quantity and price
+--                    text (the first loaded copy is kept)
+--   null_product     no product id
+--   unknown_product  product id not in the product master
+--   bad_date         sale date not YYYY-MM-DD, or before the var min_sale_date
+--   future_date      sale date after the day the line was loaded
+--   bad_quantity     quantity not an integer
+--   absurd_quantity  |quantity| above the var max_line_quantity
+--   bad_price        unit price not a finite number, negative, or above the var max_unit_price
+--   zero_quantity    quantity 0: nothing sold, nothing returned
+-- Lines loaded after the load cut-off, or sold after the as-of month end, are not here at all: they
+-- belong to a later batch (mart_quarantine_summary counts them as not_yet_in_scope).
+with
+
+sales_lines as (
+
+    select * from {{ ref('stg_raw__sales_lines') }}
+
+),
+
+batch as (
+
+    select * from {{ ref('int_batch_parameters') }}
+
+),
+
+products as (
+
+    select * from {{ ref('int_products_as_of') }}
+
+),
+
+in_scope as (
+
+    select
+        sales_lines.*,
+        hash(
+            sales_lines.line_id,
+            sales_lines.sale_date_raw,
+            sales_lines.product_id_raw,
+            sales_lines.quantity_raw,
+            sales_lines.unit_price_raw
+        ) as content_hash,
+    from sales_lines
+    cross join batch
+    where {{ sales_line_in_scope('sales_lines', 'batch') }}
+
+),
+
+-- Exact duplicates are rare: find the content hashes that repeat (a hash collision only makes a
+-- line a candidate) and number the copies by load time inside those groups alone, which spares a
+-- window sort of every line.
+repeated_hashes as (
+
+    select in_scope.content_hash,
+    from in_scope
+    group by in_scope.content_hash
+    having count(*) > 1
+
+),
+
+numbered as (
+
+    select
+        in_scope.*,
+        1 as occurrence_number,
+    from in_scope
+    anti join repeated_hashes
+        on in_scope.content_hash = repeated_hashes.content_hash
+
+    union all
+
+    select
+        in_scope.*,
+        row_number() over (
+            partition by
+                in_scope.line_id,
+                in_scope.sale_date_raw,
+                in_scope.product_id_raw,
+                in_scope.quantity_raw,
+                in_scope.unit_price_raw
+            order by in_scope.loaded_at nulls last, in_scope.loaded_at_raw
+        ) as occurrence_number,
+    from in_scope
+    semi join repeated_hashes
+        on in_scope.content_hash = repeated_hashes.content_hash
+
+),
+
+validated as (
+
+    select
+        -- ids
+        {{ dbt_utils.generate_surrogate_key([
+            'numbered.line_id',
+            'numbered.sale_date_raw',
+            'numbered.product_id_raw',
+            'numbered.quantity_raw',
+            'numbered.unit_price_raw',
+            'numbered.occurrence_number',
+        ]) }} as sales_line_key,
+        numbered.line_id,
+        numbered.occurrence_number,
+        numbered.product_id,
+
+        -- parsed values
+        numbered.sale_date,
+        numbered.quantity,
+        numbered.unit_price,
+        numbered.loaded_at,
+
+        -- raw text, for the quarantine report
+        numbered.sale_date_raw,
+        numbered.product_id_raw,
+        numbered.quantity_raw,
+        numbered.unit_price_raw,
+        numbered.loaded_at_raw,
+
+        -- verdict
+        case
+            when numbered.occurrence_number > 1 then 'duplicate'
+            when numbered.product_id is null then 'null_product'
+            when products.product_id is null then 'unknown_product'
+            when numbered.sale_date is null or numbered.sale_date < date '{{ var("min_sale_date") }}'
+                then 'bad_date'
+            when numbered.sale_date > cast(numbered.loaded_at as date) then 'future_date'
+            when numbered.quantity is null then 'bad_quantity'
+            when abs(numbered.quantity) > {{ var('max_line_quantity') }} then 'absurd_quantity'
+            when
+                numbered.unit_price is null
+                or not isfinite(numbered.unit_price)
+                or numbered.unit_price < 0
+                or numbered.unit_price > {{ var('max_unit_price') }}
+                then 'bad_price'
+            when numbered.quantity = 0 then 'zero_quantity'
+        end as reject_reason,
+        batch.as_of_month,
+
+    from numbered
+    cross join batch
+    left join products
+        on numbered.product_id = products.product_id
+
+)
+
+select * from validated

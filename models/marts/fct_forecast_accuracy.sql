@@ -1,0 +1,92 @@
+-- Every past forecast (every model, every as-of month) joined to the actual once it is known.
+-- The actual is the cleaned monthly demand of the current panel, so late-arriving lines restate it.
+with
+
+forecasts as (
+    select * from {{ ref('fct_forecasts') }}
+),
+
+panel as (
+    select
+        product_id,
+        month,
+        demand,
+        units_net,
+    from {{ ref('int_monthly_demand') }}
+),
+
+profiles as (
+    select
+        product_id,
+        product_group,
+        category,
+        demand_class,
+        lifecycle,
+    from {{ ref('int_series_profiles') }}
+),
+
+-- MASE denominator: the in-sample MAE of the seasonal naive forecast (lag 12) over the history
+-- known at each forecast's as-of month; lag 1 where there is no full year yet.
+seasonal_differences as (
+    select
+        product_id,
+        month,
+        abs(demand - lag(demand, 12) over by_product) as abs_difference_12,
+        abs(demand - lag(demand, 1) over by_product) as abs_difference_1,
+    from panel
+    window by_product as (partition by product_id order by month)
+),
+
+as_of_months as (
+    select distinct as_of_month from forecasts
+),
+
+mase_scales as (
+    select
+        differences.product_id,
+        as_of_months.as_of_month,
+        coalesce(avg(differences.abs_difference_12), avg(differences.abs_difference_1)) as mase_scale,
+    from seasonal_differences as differences
+    inner join as_of_months
+        on differences.month <= as_of_months.as_of_month
+    group by all
+),
+
+joined as (
+    select
+        -- keys
+        forecasts.product_id,
+        forecasts.as_of_month,
+        forecasts.forecast_month,
+        forecasts.horizon,
+        forecasts.model_name,
+        -- segments
+        profiles.product_group,
+        profiles.category,
+        profiles.demand_class,
+        profiles.lifecycle,
+        forecasts.is_selected,
+        -- forecast and actual
+        forecasts.forecast_p10,
+        forecasts.forecast_p50,
+        forecasts.forecast_p90,
+        panel.demand as actual,
+        panel.units_net as actual_units_net,
+        -- errors
+        forecasts.forecast_p50 - panel.demand as error,
+        abs(forecasts.forecast_p50 - panel.demand) as abs_error,
+        mase_scales.mase_scale,
+        abs(forecasts.forecast_p50 - panel.demand) / nullif(mase_scales.mase_scale, 0) as scaled_abs_error,
+        panel.demand between forecasts.forecast_p10 and forecasts.forecast_p90 as is_within_p10_p90,
+    from forecasts
+    inner join panel
+        on forecasts.product_id = panel.product_id
+        and forecasts.forecast_month = panel.month
+    left join profiles
+        on forecasts.product_id = profiles.product_id
+    left join mase_scales
+        on forecasts.product_id = mase_scales.product_id
+        and forecasts.as_of_month = mase_scales.as_of_month
+)
+
+select * from joined

@@ -1,0 +1,20 @@
+"""Rolling-origin backtest: every model's forecasts at each cutoff before the as-of month."""
+
+from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
+
+SCHEMA = {
+    "product_id": "str", "model_name": "str", "cutoff_month": "date", "horizon": "int",
+    "forecast_month": "date", "forecast": "float", "actual": "float",
+}
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    panel, profiles, as_of_month, config = load_inputs(
+        dbt.ref("int_monthly_demand"),
+        dbt.ref("int_series_profiles"),
+        dbt.ref("int_batch_parameters"),
+        dbt.config.get("forecast_settings"),
+    )
+    result = shared_run(panel, profiles, as_of_month, config)
+    return typed(result.backtest, SCHEMA)

@@ -1,0 +1,21 @@
+"""Backtest accuracy per product, model and horizon (horizon 0 pools all horizons)."""
+
+from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
+
+SCHEMA = {
+    "product_id": "str", "model_name": "str", "horizon": "int", "n": "int", "mae": "float",
+    "rmse": "float", "wape": "float", "bias": "float", "mase": "float", "coverage_80": "float",
+}
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    dbt.ref("int_forecast_backtest")  # built after the backtest, from the same shared run
+    panel, profiles, as_of_month, config = load_inputs(
+        dbt.ref("int_monthly_demand"),
+        dbt.ref("int_series_profiles"),
+        dbt.ref("int_batch_parameters"),
+        dbt.config.get("forecast_settings"),
+    )
+    result = shared_run(panel, profiles, as_of_month, config)
+    return typed(result.metrics, SCHEMA)

@@ -1,0 +1,21 @@
+"""Champion model and ensemble members per product, with the reason for the choice."""
+
+from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
+
+SCHEMA = {
+    "product_id": "str", "champion_model": "str", "ensemble_members": "str", "selection_reason": "str",
+    "segment": "str", "selection_level": "str", "backtest_points": "int",
+}
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    dbt.ref("int_forecast_backtest")
+    panel, profiles, as_of_month, config = load_inputs(
+        dbt.ref("int_monthly_demand"),
+        dbt.ref("int_series_profiles"),
+        dbt.ref("int_batch_parameters"),
+        dbt.config.get("forecast_settings"),
+    )
+    result = shared_run(panel, profiles, as_of_month, config)
+    return typed(result.selection, SCHEMA)

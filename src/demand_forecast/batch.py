@@ -1,0 +1,175 @@
+"""The monthly batch, end to end: dbt build per as-of month, the Elementary report, the dashboard.
+
+``python -m demand_forecast.batch run`` runs the batch for the latest complete month of the data;
+``--replay-months N`` first replays the N-1 months before it, in order, so a new installation
+starts with a forecast history, accuracy over time and monitoring baselines. Every step is logged
+to ``logs/batch-<run id>.log`` with its duration and peak memory; a failing step stops the batch,
+sends the configured notification (see :mod:`demand_forecast.notify`) and exits non-zero.
+
+Everything runs one step after another: DuckDB allows one writing process at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+
+from demand_forecast.dbt_results import load_run_results
+from demand_forecast.notify import Notifier
+from demand_forecast.runlog import BatchFailed, BatchRun, write_metrics_to_duckdb
+
+PROJECT_DIR = Path(os.environ.get("DEMAND_PROJECT_DIR", Path(__file__).resolve().parents[2]))
+
+
+def _env_path(name: str, default: str) -> Path:
+    path = Path(os.environ.get(name, default))
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def warehouse_path() -> Path:
+    return _env_path("DEMAND_DUCKDB_PATH", "warehouse/demand.duckdb")
+
+
+def raw_dir() -> Path:
+    return _env_path("DEMAND_RAW_DIR", "data/raw")
+
+
+def reports_dir() -> Path:
+    return _env_path("DEMAND_REPORTS_DIR", "reports")
+
+
+def month_add(month: dt.date, months: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def last_complete_month(raw: Path, today: dt.date | None = None) -> dt.date:
+    """The month of the latest valid sale date, if that date ends its month; else the month before.
+
+    Mirrors the SQL default of the ``as_of_month`` var (macros/as_of.sql), read straight from the
+    raw files so the batch can plan its months before dbt runs.
+    """
+    today = today or dt.date.today()
+    fmt = os.environ.get("DEMAND_RAW_FORMAT", "parquet")
+    if fmt == "csv":
+        source = f"read_csv('{raw}/sales_lines/*.csv', header = true, all_varchar = true)"
+    else:
+        source = f"read_parquet('{raw}/sales_lines/*.parquet')"
+    with duckdb.connect() as connection:
+        row = connection.execute(
+            f"select max(try_cast(sale_date as date)) from {source} "
+            "where try_cast(sale_date as date) <= ?",
+            [today],
+        ).fetchone()
+    if row is None or row[0] is None:
+        raise SystemExit(f"No valid sale_date in {raw}/sales_lines: is the raw data there? (make data)")
+    latest: dt.date = row[0]
+    month = latest.replace(day=1)
+    if month_add(month, 1) - dt.timedelta(days=1) == latest:
+        return month
+    return month_add(month, -1)
+
+
+def _dbt(*args: str) -> list[str]:
+    dbt = Path(sys.executable).with_name("dbt")
+    return [str(dbt), *args, "--project-dir", str(PROJECT_DIR)]
+
+
+def _read_summary(database: Path) -> dict[str, object]:
+    """Figures for the closing summary, read from the warehouse after the last build."""
+    figures: dict[str, object] = {}
+    queries = {
+        "as-of month": "select strftime(max(as_of_month), '%Y-%m') from marts.fct_forecasts",
+        "sales lines in scope": "select max(in_scope_line_count) from marts.mart_quarantine_summary",
+        "lines quarantined": "select sum(line_count) from marts.mart_quarantine_summary "
+        "where line_status = 'quarantined'",
+        "products forecast": "select count(distinct product_id) from marts.fct_forecasts "
+        "where is_selected and as_of_month = (select max(as_of_month) from marts.fct_forecasts)",
+        "last month WAPE (h1, selected)": "select round(wape, 3) from marts.mart_accuracy_by_segment "
+        "where segment_type = 'all' and horizon = 1 "
+        "and forecast_month = (select max(forecast_month) from marts.mart_accuracy_by_segment)",
+    }
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            for label, sql in queries.items():
+                try:
+                    value = connection.execute(sql).fetchone()
+                    figures[label] = value[0] if value else None
+                except duckdb.Error:
+                    figures[label] = "n/a"
+    except duckdb.Error as error:
+        figures["warehouse"] = f"unreadable: {error}"
+    return figures
+
+
+def run_batch(replay_months: int, as_of: str | None, skip_reports: bool) -> int:
+    database = warehouse_path()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    reports = reports_dir()
+    reports.mkdir(parents=True, exist_ok=True)
+    _env_path("DEMAND_EXPORT_DIR", "exports").mkdir(parents=True, exist_ok=True)
+
+    last = dt.date.fromisoformat(f"{as_of}-01") if as_of else last_complete_month(raw_dir())
+    months = [month_add(last, -k) for k in range(max(replay_months, 1) - 1, -1, -1)]
+    target_path = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
+
+    planned = ["dbt deps", *[f"dbt build {m.strftime('%Y-%m')}" for m in months]]
+    if not skip_reports:
+        planned += ["elementary report", "dashboard"]
+    with BatchRun(name="monthly", log_dir=_env_path("DEMAND_LOG_DIR", "logs"), notifier=Notifier.from_env(),
+                  planned_steps=planned, dbt_project_dir=PROJECT_DIR, metrics_db=database,
+                  print_summary_on_exit=True) as run:
+        run.step("dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR)
+        for month in months:
+            label = month.strftime("%Y-%m")
+            variables = json.dumps({"as_of_month": label})
+            run.step(f"dbt build {label}", _dbt("build", "--vars", variables), cwd=PROJECT_DIR)
+            write_metrics_to_duckdb(database, run.metrics)
+        results = load_run_results(PROJECT_DIR, target_path=target_path)
+        if not skip_reports:
+            edr = Path(sys.executable).with_name("edr")
+            run.step(
+                "elementary report",
+                [str(edr), "report", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
+                 os.environ.get("DBT_PROFILES_DIR", str(PROJECT_DIR / "profiles")),
+                 "--config-dir", str(PROJECT_DIR / "config/edr"),
+                 "--file-path", str(reports / "elementary_report.html"), "--open-browser", "false"],
+                cwd=PROJECT_DIR,
+            )
+            run.step("dashboard", [sys.executable, "-m", "demand_forecast.dashboard", "--warehouse", str(database),
+                                   "--out", str(reports / "dashboard.html")], cwd=PROJECT_DIR)
+        write_metrics_to_duckdb(database, run.metrics)
+        for label, value in _read_summary(database).items():
+            run.summary_line(label, value)
+        run.summary_line("dbt tests (last build)", results.tests_line() if results else "n/a")
+        run.summary_line("warehouse", str(database))
+        if not skip_reports:
+            run.summary_line("Elementary report", str(reports / "elementary_report.html"))
+            run.summary_line("dashboard", str(reports / "dashboard.html"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demand_forecast.batch", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the monthly batch")
+    run_parser.add_argument("--replay-months", type=int, default=1,
+                            help="how many as-of months to run, ending with the latest (default 1)")
+    run_parser.add_argument("--as-of", help="last as-of month to run, YYYY-MM (default: last complete month)")
+    run_parser.add_argument("--skip-reports", action="store_true", help="no Elementary report, no dashboard")
+    args = parser.parse_args(argv)
+    try:
+        return run_batch(args.replay_months, args.as_of, args.skip_reports)
+    except BatchFailed as failure:
+        print(f"\nBATCH FAILED: {failure}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

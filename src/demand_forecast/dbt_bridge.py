@@ -1,0 +1,129 @@
+"""What the dbt Python models share: config from dbt vars, one forecasting run per invocation.
+
+A dbt Python model returns one frame, while one forecasting run yields several (backtest, metrics,
+selection, forecasts, registry). The run is therefore computed once and memoised in this module,
+keyed by a hash of its inputs (panel, profiles, as-of month, config): dbt-duckdb runs Python models
+inside the dbt process, so the models of one ``dbt build`` share the run, and a model built on its
+own (``dbt build --select fct_forecasts``) recomputes the identical run from the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .config import ForecastConfig
+from .pipeline import ForecastResult, run_forecasting
+
+_RESULTS: dict[str, ForecastResult] = {}
+_LOCK = threading.Lock()
+_MAX_CACHED = 2
+
+
+def forecast_config(settings: Mapping[str, Any] | None) -> ForecastConfig:
+    """Build the :class:`ForecastConfig` from the ``forecast_settings`` config of dbt_project.yml.
+
+    dbt renders the values from vars, so they arrive as strings: each is parsed here.
+    """
+    settings = dict(settings or {})
+
+    def number(key: str, cast: type, default: Any) -> Any:
+        value = settings.get(key)
+        return default if value in (None, "", "None") else cast(float(value))
+
+    weights = settings.get("baseline_weights")
+    if isinstance(weights, str):
+        weights = json.loads(weights.replace("'", '"'))
+    n_jobs = number("n_jobs", int, 0) or (os.cpu_count() or 1)
+    values: dict[str, Any] = {
+        "horizon": number("horizon", int, 3),
+        "n_origins": number("n_origins", int, 6),
+        "min_history_months": number("min_history_months", int, 6),
+        "n_jobs": max(1, n_jobs),
+        "seed": number("seed", int, 42),
+    }
+    if weights:
+        values["baseline_weights"] = tuple(float(w) for w in weights)
+    models = settings.get("models")
+    if isinstance(models, str) and models.strip():
+        values["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
+    elif isinstance(models, (list, tuple)) and models:
+        values["models"] = tuple(models)
+    return ForecastConfig(**values)
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    ordered = frame.reindex(sorted(frame.columns), axis=1)
+    hashed = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    return hashlib.sha256(np.ascontiguousarray(hashed).tobytes()).hexdigest()
+
+
+def run_key(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig) -> str:
+    parts = [_frame_digest(panel), _frame_digest(profiles), str(pd.Timestamp(as_of_month).date()),
+             json.dumps(config.to_dict(), sort_keys=True)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any,
+               config: ForecastConfig) -> ForecastResult:
+    """The forecasting run for these inputs, computed once per process."""
+    key = run_key(panel, profiles, as_of_month, config)
+    with _LOCK:
+        if key not in _RESULTS:
+            while len(_RESULTS) >= _MAX_CACHED:
+                _RESULTS.pop(next(iter(_RESULTS)))
+            _RESULTS[key] = run_forecasting(panel, profiles, as_of_month, config)
+        return _RESULTS[key]
+
+
+def config_hash(config: ForecastConfig) -> str:
+    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def invocation_id() -> str:
+    """The dbt invocation id when running inside dbt, else a fresh uuid."""
+    try:
+        from dbt_common.invocation import get_invocation_id
+
+        return str(get_invocation_id())
+    except Exception:  # noqa: BLE001 - outside dbt any id will do
+        return str(uuid.uuid4())
+
+
+def load_inputs(panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, ForecastConfig]:
+    """Panel, profiles, as-of month and config from a Python model's refs and its forecast_settings.
+
+    The refs are passed in because dbt only sees the ``dbt.ref`` calls written in the model file.
+    """
+    panel_frame = panel.df()
+    profiles_frame = profiles.df()
+    as_of_month = pd.Timestamp(parameters.df()["as_of_month"].iloc[0])
+    return panel_frame, profiles_frame, as_of_month, forecast_config(settings)
+
+
+def typed(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFrame:
+    """Cast a frame to an explicit, stable schema (DuckDB would otherwise guess per run)."""
+    out = pd.DataFrame(index=frame.index)
+    for column, kind in schema.items():
+        values = frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)
+        if kind == "date":
+            out[column] = pd.to_datetime(values).dt.normalize().astype("datetime64[us]")
+        elif kind == "timestamp":
+            out[column] = pd.to_datetime(values).astype("datetime64[us]")
+        elif kind == "int":
+            out[column] = pd.to_numeric(values).astype("Int64")
+        elif kind == "float":
+            out[column] = pd.to_numeric(values).astype("float64")
+        elif kind == "bool":
+            out[column] = values.astype("boolean")
+        else:
+            out[column] = values.astype("object").where(values.notna(), None).astype("string")
+    return out.reset_index(drop=True)

@@ -1,0 +1,212 @@
+"""End to end: the monthly batch (`python -m demand_forecast.batch run`, what `make run` calls) on a
+small generated dataset: three as-of months replayed in order, each a full `dbt build` (SQL and Python
+models, dbt tests, Elementary tests), then the Elementary report and the dashboard.
+
+One module-scoped replay is shared by the assertions below (a few minutes on 2 cores). Later tests
+rebuild single months and inject bad data into copies, so they never disturb the shared warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DBT = str(Path(sys.executable).with_name("dbt"))
+REPLAY_MONTHS = 3
+
+pytestmark = pytest.mark.dbt
+
+
+def _environment(tmp: Path, data: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(ROOT / "profiles"),
+        "DBT_PACKAGES_FOLDER": str(ROOT / "dbt_packages"),
+        "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb"),
+        "DEMAND_RAW_DIR": str(data / "raw"),
+        "DEMAND_EXPORT_DIR": str(tmp / "exports"),
+        "DEMAND_REPORTS_DIR": str(tmp / "reports"),
+        "DEMAND_LOG_DIR": str(tmp / "logs"),
+        "DBT_TARGET_PATH": str(tmp / "target"),
+        "DBT_LOG_PATH": str(tmp / "dbt-logs"),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def _dbt(args: list[str], env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    command = [DBT, *args, "--target-path", str(tmp / "target"), "--log-path", str(tmp / "dbt-logs")]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    with (tmp / "dbt-output.log").open("a") as log:
+        log.write(result.stdout + result.stderr)
+    return result
+
+
+def _failures(output: str) -> str:
+    lines = [line for line in output.splitlines() if "FAIL" in line or "ERROR" in line or "Error" in line]
+    return "\n".join(lines[-40:])
+
+
+def _month(value: dt.date) -> str:
+    return value.strftime("%Y-%m")
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    data = tmp / "data"
+    subprocess.run(
+        [sys.executable, "-m", "demand_forecast.datagen", "--out", str(data), "--products", "40", "--years", "3",
+         "--seed", "7", "--quiet"],
+        check=True, capture_output=True, text=True,
+    )
+    env = _environment(tmp, data)
+    batch = subprocess.run(
+        [sys.executable, "-m", "demand_forecast.batch", "run", "--replay-months", str(REPLAY_MONTHS)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400,
+    )
+    (tmp / "batch-output.log").write_text(batch.stdout + batch.stderr)
+    assert batch.returncode == 0, f"batch failed:\n{batch.stdout[-4000:]}\n{batch.stderr[-2000:]}"
+    database = tmp / "warehouse" / "demand.duckdb"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        months = [m for (m,) in connection.execute(
+            "select distinct as_of_month from marts.fct_forecasts order by 1").fetchall()]
+        forecasts = connection.execute("select * from marts.fct_forecasts order by all").fetchdf()
+    return {"tmp": tmp, "data": data, "env": env, "database": database, "months": months,
+            "forecasts": forecasts, "output": batch.stdout}
+
+
+def _query(replay: dict[str, object], sql: str) -> list[tuple]:
+    with duckdb.connect(str(replay["database"]), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_replay_gives_three_months_of_forecasts_and_two_of_accuracy(replay: dict[str, object]) -> None:
+    months = replay["months"]
+    assert len(months) == REPLAY_MONTHS
+    assert all((b.year * 12 + b.month) - (a.year * 12 + a.month) == 1 for a, b in zip(months, months[1:]))
+    scored = [m for (m,) in _query(replay, "select distinct as_of_month from marts.fct_forecast_accuracy order by 1")]
+    assert scored == months[:2]
+
+
+def test_batch_prints_a_summary_and_writes_the_reports(replay: dict[str, object]) -> None:
+    output = replay["output"]
+    assert "products forecast" in output and "OK" in output
+    reports = Path(replay["tmp"]) / "reports"
+    assert (reports / "elementary_report.html").stat().st_size > 1_000_000
+    assert (reports / "dashboard.html").stat().st_size > 100_000
+    logs = list((Path(replay["tmp"]) / "logs").glob("batch-*.log"))
+    assert len(logs) == 1 and "dbt build" in logs[0].read_text()
+    steps = _query(replay, "select count(*), count(*) filter (where status = 'ok') from ops.batch_step_metrics")
+    assert steps[0][0] == steps[0][1] >= REPLAY_MONTHS + 2
+
+
+def test_every_test_of_the_last_build_passed_including_elementary_ones(replay: dict[str, object]) -> None:
+    rows = _query(
+        replay,
+        """
+        select test_type, test_sub_type, status, test_unique_id
+        from elementary.elementary_test_results
+        where invocation_id = (select invocation_id from elementary.elementary_test_results
+                               order by detected_at desc limit 1)
+        """,
+    )
+    assert len(rows) > 20
+    failed = [(test, status) for _, _, status, test in rows if status not in ("pass", "warn")]
+    assert not failed, failed
+    assert {"anomaly_detection", "schema_change"} <= {test_type for test_type, _, _, _ in rows}
+
+
+def test_three_selected_horizons_per_active_product(replay: dict[str, object]) -> None:
+    last = replay["months"][-1]
+    rows = _query(
+        replay,
+        f"""
+        select p.product_id, count(f.horizon)
+        from intermediate.int_series_profiles as p
+        left join marts.fct_forecasts as f
+            on f.product_id = p.product_id and f.is_selected and f.as_of_month = date '{last}'
+        where p.lifecycle <> 'discontinued'
+        group by p.product_id
+        """,
+    )
+    assert rows and {n for _, n in rows} == {3}
+
+
+def test_registry_has_every_model_for_every_month(replay: dict[str, object]) -> None:
+    rows = _query(replay, "select as_of_month, count(distinct model_name), count(model_blob) "
+                          "from marts.fct_model_registry group by 1 order by 1")
+    assert [month for month, _, _ in rows] == replay["months"]
+    assert all(n_models >= 5 and n_blobs >= 1 for _, n_models, n_blobs in rows)
+
+
+def test_marts_are_exported_as_parquet(replay: dict[str, object]) -> None:
+    names = {path.stem for path in (Path(replay["tmp"]) / "exports").glob("*.parquet")}
+    assert {"fct_forecasts", "mart_forecast_wide", "fct_forecast_accuracy", "dim_products"} <= names
+
+
+def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) -> None:
+    """Re-running the middle month replaces its rows with identical ones; the others stay as they were."""
+    months = replay["months"]
+    env, tmp = replay["env"], Path(replay["tmp"])
+    result = _dbt(["run", "--select", "+fct_forecasts", "--vars", json.dumps({"as_of_month": _month(months[1])})],
+                  env, tmp)
+    assert result.returncode == 0, _failures(result.stdout)
+    with duckdb.connect(str(replay["database"]), read_only=True) as connection:
+        after = connection.execute("select * from marts.fct_forecasts order by all").fetchdf()
+    before = replay["forecasts"]
+    values = ["product_id", "as_of_month", "forecast_month", "horizon", "model_name", "is_selected",
+              "forecast_p10", "forecast_p50", "forecast_p90"]
+    assert len(after) == len(before)
+    pd.testing.assert_frame_equal(after[values], before[values])
+    changed_runs = set(after.loc[after["run_id"] != before["run_id"], "as_of_month"])
+    assert changed_runs == {months[1]}
+
+
+def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, object]) -> None:
+    """Inject a drop of the last week's loads and an extra raw column into a copy, then run the monitors."""
+    tmp = Path(replay["tmp"]) / "monitoring"
+    shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
+    raw = tmp / "data" / "raw"
+    shutil.copytree(Path(replay["data"]) / "raw", raw)
+    lines_dir = raw / "sales_lines"
+    with duckdb.connect() as connection:
+        lines = connection.execute(f"select * from read_parquet('{lines_dir}/*.parquet')").fetchdf()
+    last_load = pd.to_datetime(lines["loaded_at"]).max()
+    recent = pd.to_datetime(lines["loaded_at"]) > last_load - pd.Timedelta(days=4)
+    # keep one line in ten of the last four days' loads, and add a column the contract does not know
+    keep = ~recent | (lines.index.to_series() % 10 == 0)
+    changed = lines[keep].copy()
+    changed["sales_channel"] = "web"
+    for part in lines_dir.glob("*.parquet"):
+        part.unlink()
+    with duckdb.connect() as connection:
+        connection.register("changed", changed)
+        connection.execute(f"copy changed to '{lines_dir}/part-00000.parquet' (format parquet)")
+    env = {**replay["env"], "DEMAND_RAW_DIR": str(raw),
+           "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
+    result = _dbt(["build", "--select", "base_raw__sales_lines", "source:raw.sales_lines"], env, tmp)
+    output = result.stdout
+    assert result.returncode != 0, "the schema change should fail the build"
+    with duckdb.connect(str(tmp / "warehouse" / "demand.duckdb"), read_only=True) as connection:
+        flagged = connection.execute(
+            """
+            select test_type, test_sub_type, status
+            from elementary.elementary_test_results
+            where invocation_id = (select invocation_id from elementary.elementary_test_results
+                                   order by detected_at desc limit 1)
+            """
+        ).fetchall()
+    assert ("anomaly_detection", "row_count", "warn") in flagged or ("anomaly_detection", "row_count", "fail") in flagged, (
+        flagged, output[-3000:])
+    assert any(test_type == "schema_change" and status in ("warn", "fail", "error")
+               for test_type, _, status in flagged), flagged
