@@ -19,7 +19,8 @@ Segment level (short history, new products)
     backtest points of the segment's products (models covering less than
     half of the best-covered model's points are not ranked).  A segment
     without backtest falls back to the ranking of its demand class, then to
-    the ranking over all products, then to a fixed order (cold start first
+    the ranking over all products (not for new products: that ranking is
+    made of established series), then to a fixed order (cold start first
     for new products).  The champion is the best-ranked model that has a
     final forecast for the product; the ensemble averages the best
     ``ensemble_size`` of them.
@@ -159,11 +160,16 @@ def select_models(
         if "cold_start" in model_names and "new" in class_names:
             default[class_codes[sl] == class_names.index("new"), model_names.index("cold_start")] = -1.0
         big = float(n_models + 2)
+        all_products_rank = 2 * big + np.tile(_rank(all_score)[0], (len(sl), 1))
+        if "new" in class_names:
+            # The all-products ranking is made of established series: it says nothing about a
+            # product with a few months of history, which falls back to cold start instead.
+            all_products_rank[class_codes[sl] == class_names.index("new")] = np.inf
         stacked = np.stack(
             [
                 _rank(seg_score)[segment_codes[sl]],
                 big + _rank(cls_score)[class_codes[sl]],
-                2 * big + np.tile(_rank(all_score)[0], (len(sl), 1)),
+                all_products_rank,
                 3 * big + 1.0 + default,
             ]
         )
@@ -238,7 +244,11 @@ def select_models(
                 score, npts, wflag = all_score[0], all_n[0], all_wape[0]
                 where = "all products (no usable backtest in segment or class)"
             else:
-                reasons.append(f"{head}: no backtest to compare; default choice {names_arr[c]}")
+                if names_arr[c] == "cold_start":
+                    reasons.append(f"{head}: new product without a comparable backtest; cold start "
+                                   "(its group's seasonal profile scaled to its launch level)")
+                else:
+                    reasons.append(f"{head}: no backtest to compare; default choice {names_arr[c]}")
                 continue
             metric = "WAPE" if wflag else "MAE"
             parts = [f"{names_arr[m]} {score[m]:.3f}" for m in ranked[:2] if np.isfinite(score[m])]

@@ -142,3 +142,14 @@ def test_config_validation():
     with pytest.raises(ValueError):
         ForecastConfig(interval_quantiles=(0.6, 0.9))
     assert ForecastConfig().to_dict()["horizon"] == 3
+
+
+def test_new_products_never_take_the_ranking_of_established_series(result, data):
+    """A product launched in the last months is not forecast by the all-products ranking: its own
+    segment's or class's evidence decides, else cold start."""
+    _, profiles, _ = data
+    new_ids = sorted(set(profiles.loc[profiles["demand_class"] == "new", "product_id"]))
+    chosen = result.selection.set_index("product_id").loc[new_ids]
+    assert "all products" not in set(chosen["selection_level"])
+    defaulted = chosen[chosen["selection_level"] == "default order"]
+    assert set(defaulted["champion_model"]) <= {"cold_start"}

@@ -72,9 +72,11 @@ def test_short_history_uses_the_segment_choice_and_falls_back_when_needed():
     errors = {(0, 0): [5.0] * 12, (0, 1): [1.0] * 12, (0, 2): [3.0] * 12,  # product 0: long history, segment A
               (1, 0): [0.0] * 2, (1, 1): [9.0] * 2, (1, 2): [9.0] * 2}  # product 1: 2 points, segment A
     bt = _bt(errors)
-    final = np.ones((3, 3, 3))
+    final = np.ones((4, 3, 3))
     final[2, 1, :] = np.nan  # product 2 (no backtest, segment B, class new): ets has no final forecast
-    sel = _select(bt, 3, ["smooth|A", "smooth|A", "new|B"], ["smooth", "smooth", "new"], final=final)
+    final[3, 1, :] = np.nan  # product 3 (no backtest, segment C, class erratic): likewise
+    sel = _select(bt, 4, ["smooth|A", "smooth|A", "new|B", "erratic|C"], ["smooth", "smooth", "new", "erratic"],
+                  final=final)
     t = sel.table.set_index("pid")
     # product 1: its own two points favour baseline, but it is short -> segment A ranking (pooled WAPE)
     assert t.loc[1, "selection_level"] == "segment"
@@ -82,9 +84,11 @@ def test_short_history_uses_the_segment_choice_and_falls_back_when_needed():
     assert min(pooled, key=pooled.get) == 1
     assert t.loc[1, "champion_model"] == "ets"
     assert t.loc[1, "selection_reason"].startswith("short history (2 backtest points < 6): best of segment smooth|A")
-    # product 2: no backtest in its segment or class -> ranking over all products, skipping ets (no final forecast)
-    assert t.loc[2, "selection_level"] == "all products"
-    assert t.loc[2, "champion_model"] == "theta"
+    # product 3: no backtest in its segment or class -> ranking over all products, skipping ets (no final forecast)
+    assert t.loc[3, "selection_level"] == "all products"
+    assert t.loc[3, "champion_model"] == "theta"
+    # product 2 is new: the ranking of established series does not apply, the default order does
+    assert t.loc[2, "selection_level"] == "default order"
 
 
 def test_product_without_any_forecast_has_no_champion():
