@@ -1,21 +1,22 @@
 -- One row per product and day with accepted sales lines: gross, returned and net units, and the
--- outlier cap. A day's net units are compared with the product's robust level over its previous
--- `outlier_window_days` days with sales (the day itself left out, so a spike cannot raise its own
--- bar):
---     outlier_threshold = median + outlier_mad_threshold * max(1.4826 * MAD, 1 unit)
+-- outlier cap. A day is an outlier, flagged and capped, when
+--   * it has at least `outlier_min_units` net units,
+--   * its window (the product's previous `outlier_window_days` days with sales; the day itself left
+--     out, so a spike cannot raise its own bar) holds at least `outlier_min_observations` days,
+--   * it has more than `outlier_window_max_multiple` times the largest day of the window:
+--     heavy-tailed (erratic) products repeat days far above their median, and a day within the
+--     range the product has recently shown is not an anomaly,
+--   * and it is above the robust level of the window,
+--         outlier_threshold = median + outlier_mad_threshold * max(1.4826 * MAD, 1 unit),
+--     with the median and the median absolute deviation of the window's days (exact, not a
+--     streaming approximation).
+-- It is capped at the threshold; the original stays beside the capped value.
 -- The window counts days with sales rather than calendar days: for a daily seller it spans about
--- the same stretch, a slow mover still gets enough observations to have a level at all, and a
--- window of rows is more than twice as fast as one of dates on DuckDB.
--- The MAD is the median, over the window, of each day's distance to its own trailing median (an
--- exact rolling MAD is no window function; this is the usual streaming approximation). It is
--- computed only for the days that pass the cheaper tests below, so rolling_mad and
--- outlier_threshold are null on every other day.
--- A day is an outlier when it has at least `outlier_min_units` net units, its window at least
--- `outlier_min_observations` days, and it is above the threshold and above
--- `outlier_window_max_multiple` times the largest day of its window: heavy-tailed (erratic)
--- products repeat days far above their median, and a day within the range the product has
--- recently shown is not an anomaly. An outlier is capped at the threshold; the original stays
--- beside the capped value.
+-- the same stretch, and a slow mover still gets enough observations to have a level at all.
+-- Speed: a rolling median over every day is the costly part at scale (tens of millions of days),
+-- so one cheap window pass (count, max) finds the few candidate days that pass the first three
+-- tests, and the median and MAD are computed for those alone, from their windows joined back.
+-- rolling_median, rolling_mad and outlier_threshold are therefore null on every other day.
 with
 
 validated as (
@@ -52,15 +53,12 @@ daily as (
 
 ),
 
--- One window pass, carrying only the columns it needs (a window sorts whatever it carries).
+-- one cheap window pass: position, size and largest day of each day's trailing window
 trailing_stats as (
 
     select
-        daily.product_id,
-        daily.sale_date,
-        daily.units_net,
+        daily.*,
         row_number() over trailing_window as day_index,
-        median(daily.units_net) over trailing_window as rolling_median,
         max(daily.units_net) over trailing_window as window_max_units,
         count(*) over trailing_window as window_sale_days,
     from daily
@@ -72,11 +70,12 @@ trailing_stats as (
 
 ),
 
--- Days that pass the cheap tests; only these can be outliers, so only these need a MAD. Joining
--- them to their window is far cheaper than a second window pass over every day.
 candidates as (
 
-    select trailing_stats.*,
+    select
+        trailing_stats.product_id,
+        trailing_stats.sale_date,
+        trailing_stats.day_index,
     from trailing_stats
     where
         trailing_stats.units_net >= {{ var('outlier_min_units') }}
@@ -85,61 +84,63 @@ candidates as (
 
 ),
 
-candidate_mad as (
+-- the days of each candidate's window
+candidate_windows as (
 
     select
         candidates.product_id,
         candidates.sale_date,
-        median(abs(window_days.units_net - window_days.rolling_median)) as rolling_mad,
+        window_days.units_net,
     from candidates
     inner join trailing_stats as window_days
         on
             candidates.product_id = window_days.product_id
             and window_days.day_index
             between candidates.day_index - {{ var('outlier_window_days') }} and candidates.day_index - 1
-    group by candidates.product_id, candidates.sale_date
 
 ),
 
-with_threshold as (
+candidate_medians as (
 
     select
-        trailing_stats.product_id,
-        trailing_stats.sale_date,
-        trailing_stats.rolling_median,
-        trailing_stats.window_max_units,
-        trailing_stats.window_sale_days,
-        candidate_mad.rolling_mad,
-        -- only for candidates (greatest() would skip a null MAD and give every day a threshold)
-        case
-            when candidate_mad.product_id is not null
-                then trailing_stats.rolling_median
-                + {{ var('outlier_mad_threshold') }} * greatest(1.4826 * candidate_mad.rolling_mad, 1.0)
-        end as outlier_threshold,
-    from trailing_stats
-    left join candidate_mad
+        candidate_windows.product_id,
+        candidate_windows.sale_date,
+        median(candidate_windows.units_net) as rolling_median,
+    from candidate_windows
+    group by candidate_windows.product_id, candidate_windows.sale_date
+
+),
+
+candidate_levels as (
+
+    select
+        candidate_medians.product_id,
+        candidate_medians.sale_date,
+        candidate_medians.rolling_median,
+        median(abs(candidate_windows.units_net - candidate_medians.rolling_median)) as rolling_mad,
+    from candidate_medians
+    inner join candidate_windows
         on
-            trailing_stats.product_id = candidate_mad.product_id
-            and trailing_stats.sale_date = candidate_mad.sale_date
+            candidate_medians.product_id = candidate_windows.product_id
+            and candidate_medians.sale_date = candidate_windows.sale_date
+    group by candidate_medians.product_id, candidate_medians.sale_date, candidate_medians.rolling_median
 
 ),
 
 flagged as (
 
     select
-        daily.*,
-        with_threshold.rolling_median,
-        with_threshold.rolling_mad,
-        with_threshold.window_max_units,
-        with_threshold.window_sale_days,
-        with_threshold.outlier_threshold,
-        -- the threshold exists only for candidates, which passed the other tests
-        coalesce(daily.units_net > with_threshold.outlier_threshold, false) as is_outlier,
-    from daily
-    inner join with_threshold
+        trailing_stats.*,
+        candidate_levels.rolling_median,
+        candidate_levels.rolling_mad,
+        candidate_levels.rolling_median
+        + {{ var('outlier_mad_threshold') }} * greatest(1.4826 * candidate_levels.rolling_mad, 1.0)
+            as outlier_threshold,
+    from trailing_stats
+    left join candidate_levels
         on
-            daily.product_id = with_threshold.product_id
-            and daily.sale_date = with_threshold.sale_date
+            trailing_stats.product_id = candidate_levels.product_id
+            and trailing_stats.sale_date = candidate_levels.sale_date
 
 ),
 
@@ -179,9 +180,13 @@ final as (
         cast(flagged.window_max_units as bigint) as window_max_units,
         cast(flagged.window_sale_days as integer) as window_sale_days,
         cast(flagged.outlier_threshold as double) as outlier_threshold,
-        flagged.is_outlier,
+        -- only candidates have a threshold: they passed the other tests
+        coalesce(flagged.units_net > flagged.outlier_threshold, false) as is_outlier,
         cast(
-            case when flagged.is_outlier then flagged.outlier_threshold else flagged.units_net end as double
+            case
+                when flagged.units_net > flagged.outlier_threshold then flagged.outlier_threshold
+                else flagged.units_net
+            end as double
         ) as units_capped,
 
         -- stock
