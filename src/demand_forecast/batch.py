@@ -119,13 +119,15 @@ def run_batch(replay_months: int, as_of: str | None, skip_reports: bool) -> int:
     months = [month_add(last, -k) for k in range(max(replay_months, 1) - 1, -1, -1)]
     target_path = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
 
-    planned = ["dbt deps", *[f"dbt build {m.strftime('%Y-%m')}" for m in months]]
+    planned = ["dbt deps", "elementary models", *[f"dbt build {m.strftime('%Y-%m')}" for m in months]]
     if not skip_reports:
         planned += ["elementary report", "dashboard"]
     with BatchRun(name="monthly", log_dir=_env_path("DEMAND_LOG_DIR", "logs"), notifier=Notifier.from_env(),
                   planned_steps=planned, dbt_project_dir=PROJECT_DIR, metrics_db=database,
                   print_summary_on_exit=True) as run:
         run.step("dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR)
+        # Elementary's tables must exist before its source tests run in the first build.
+        run.step("elementary models", _dbt("run", "--select", "elementary"), cwd=PROJECT_DIR)
         for month in months:
             label = month.strftime("%Y-%m")
             variables = json.dumps({"as_of_month": label})

@@ -8,9 +8,11 @@ rebuild single months and inject bad data into copies, so they never disturb the
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,7 +104,13 @@ def test_batch_prints_a_summary_and_writes_the_reports(replay: dict[str, object]
     output = replay["output"]
     assert "products forecast" in output and "OK" in output
     reports = Path(replay["tmp"]) / "reports"
-    assert (reports / "elementary_report.html").stat().st_size > 1_000_000
+    report = (reports / "elementary_report.html").read_text(errors="replace")
+    assert len(report) > 1_000_000
+    # the report embeds its data (base64 JSON): the project's own tests and marts are in it
+    encoded = re.search(r"JSON\.parse\(atob\('([^']+)'\)", report)
+    assert encoded, "no embedded Elementary data"
+    data = base64.b64decode(encoded.group(1)).decode("utf-8", errors="replace")
+    assert "forecast_values_are_valid" in data and "fct_forecasts" in data and "schema_changes" in data
     assert (reports / "dashboard.html").stat().st_size > 100_000
     logs = list((Path(replay["tmp"]) / "logs").glob("batch-*.log"))
     assert len(logs) == 1 and "dbt build" in logs[0].read_text()
