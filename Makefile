@@ -29,11 +29,12 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test install deps data clean pytest bench
+.PHONY: help run test install deps data clean pytest monitor
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
 	@echo "make test   - install and run every test (what CI runs)"
+	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
@@ -65,6 +66,13 @@ pytest: deps
 	@scripts/run_tests.sh
 
 test: pytest
+
+# Elementary's alerts on failed tests and anomalies of the last runs, to a Slack or Teams webhook.
+monitor: deps
+	@if [ -n "$$DEMAND_EDR_SLACK_WEBHOOK" ]; then dest="--slack-webhook $$DEMAND_EDR_SLACK_WEBHOOK"; \
+	elif [ -n "$$DEMAND_EDR_TEAMS_WEBHOOK" ]; then dest="--teams-webhook $$DEMAND_EDR_TEAMS_WEBHOOK"; \
+	else echo "Set DEMAND_EDR_SLACK_WEBHOOK or DEMAND_EDR_TEAMS_WEBHOOK to the incoming webhook URL." >&2; exit 2; fi; \
+	$(VENV)/bin/edr monitor --project-dir . --profiles-dir profiles --config-dir config/edr $$dest
 
 clean:
 	rm -rf warehouse reports exports target logs data/raw data/truth test-output

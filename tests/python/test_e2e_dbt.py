@@ -166,7 +166,8 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
     """Re-running the middle month replaces its rows with identical ones; the others stay as they were."""
     months = replay["months"]
     env, tmp = replay["env"], Path(replay["tmp"])
-    result = _dbt(["run", "--select", "+fct_forecasts", "--vars", json.dumps({"as_of_month": _month(months[1])})],
+    # a build, so the forecast sanity tests also run for a month replayed while later months are stored
+    result = _dbt(["build", "--select", "+fct_forecasts", "--vars", json.dumps({"as_of_month": _month(months[1])})],
                   env, tmp)
     assert result.returncode == 0, _failures(result.stdout)
     with duckdb.connect(str(replay["database"]), read_only=True) as connection:
@@ -218,3 +219,62 @@ def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, ob
         flagged, output[-3000:])
     assert any(test_type == "schema_change" and status in ("warn", "fail", "error")
                for test_type, _, status in flagged), flagged
+
+
+def test_sanity_checks_stop_a_broken_forecast_table(replay: dict[str, object]) -> None:
+    """Break the built month's selected forecasts in a copy, one product per rule, and run the sanity
+    tests: each rule's test fails and stores exactly its product."""
+    tmp = Path(replay["tmp"]) / "broken"
+    shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
+    database = tmp / "warehouse" / "demand.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        # the sanity tests check the month of the last build (an earlier test rebuilt an earlier month)
+        latest = "(select as_of_month from intermediate.int_batch_parameters)"
+        products = [p for (p,) in connection.execute(
+            f"select distinct product_id from marts.fct_forecasts where as_of_month = {latest} "
+            "and is_selected and forecast_p50 > 1 order by 1 limit 3").fetchall()]
+        missing, unordered, too_big = products
+        connection.execute(f"delete from marts.fct_forecasts where as_of_month = {latest} and is_selected "
+                           f"and product_id = '{missing}' and horizon = 3")
+        connection.execute(f"update marts.fct_forecasts set forecast_p10 = forecast_p90 + 1 "
+                           f"where as_of_month = {latest} and is_selected and product_id = '{unordered}' "
+                           "and horizon = 1")
+        connection.execute(f"update marts.fct_forecasts set forecast_p50 = 1e9, forecast_p90 = 2e9 "
+                           f"where as_of_month = {latest} and is_selected and product_id = '{too_big}' "
+                           "and horizon = 2")
+    env = {**replay["env"], "DEMAND_DUCKDB_PATH": str(database)}
+    rules = ["forecast_has_every_horizon", "forecast_values_are_valid", "forecast_below_history_multiple",
+             "forecast_total_within_band"]
+    result = _dbt(["test", "--select", *[f"test_name:{rule}" for rule in rules]], env, tmp)
+    assert result.returncode != 0
+    run = json.loads((tmp / "target" / "run_results.json").read_text())["results"]
+    status = {r["unique_id"].split(".")[2].split("_fct_forecasts")[0]: r["status"] for r in run}
+    assert status["forecast_has_every_horizon"] == "fail"
+    assert status["forecast_values_are_valid"] == "fail"
+    assert status["forecast_below_history_multiple"] == "fail"
+    # one huge product also breaks next month's total only if it is in horizon 1; here it is not
+    assert status["forecast_total_within_band"] == "pass"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        stored = {
+            table: {row[0] for row in connection.execute(f'select product_id from dbt_test__audit."{table}"').fetchall()}
+            for (table,) in connection.execute(
+                "select table_name from information_schema.tables where table_schema = 'dbt_test__audit' "
+                "and table_name like 'forecast_%'").fetchall()
+            if "total" not in table
+        }
+    assert {frozenset(v) for v in stored.values()} == {frozenset({missing}), frozenset({unordered}),
+                                                       frozenset({too_big})}
+
+
+def test_sanity_check_on_the_total_stops_an_inflated_month(replay: dict[str, object]) -> None:
+    tmp = Path(replay["tmp"]) / "inflated"
+    shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
+    database = tmp / "warehouse" / "demand.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("update marts.fct_forecasts set forecast_p50 = forecast_p50 * 3, "
+                           "forecast_p90 = forecast_p90 * 3 where as_of_month = "
+                           "(select as_of_month from intermediate.int_batch_parameters) and is_selected and horizon = 1")
+    env = {**replay["env"], "DEMAND_DUCKDB_PATH": str(database)}
+    result = _dbt(["test", "--select", "fct_forecasts,test_name:forecast_total_within_band"], env, tmp)
+    assert result.returncode != 0
+    assert "forecast_total_within_band" in _failures(result.stdout)

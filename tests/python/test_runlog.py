@@ -295,7 +295,8 @@ def test_timeout_kills_the_step(tmp_path):
 
 
 def test_subprocess_peak_memory_is_per_child(tmp_path):
-    code = "x = bytearray(120 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"
+    # the peak is polled from /proc while the step runs (every 0.1 s at most): hold it for a moment
+    code = "import time; x = bytearray(120 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096]); time.sleep(0.5)"
     with BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
         run.step("big", [PY, "-c", code])
         run.step("small", [PY, "-c", "pass"])
