@@ -128,6 +128,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .contract import PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA
+
 GENERATOR_VERSION = "1.0"
 
 US_PER_DAY = 86_400_000_000
@@ -207,30 +209,6 @@ BAD_QUANTITIES = ["abc", "", "n/a", "one", "1O", "#VALUE!"]
 ABSURD_QUANTITIES = [99_999, 999_999, 1_000_000, 9_999_999]
 BAD_PRICES = ["abc", "", "n/a", "EUR", "{comma}"]
 
-SALES_SCHEMA = pa.schema([
-    ("line_id", pa.string()),
-    ("sale_date", pa.string()),
-    ("product_id", pa.string()),
-    ("quantity", pa.string()),
-    ("unit_price", pa.string()),
-    ("loaded_at", pa.timestamp("us")),
-])
-PRODUCTS_SCHEMA = pa.schema([
-    ("product_id", pa.string()),
-    ("product_name", pa.string()),
-    ("product_group", pa.string()),
-    ("category", pa.string()),
-    ("launch_date", pa.date32()),
-    ("discontinued_date", pa.date32()),
-    ("list_price", pa.float64()),
-    ("loaded_at", pa.timestamp("us")),
-])
-SNAPSHOT_SCHEMA = pa.schema([
-    ("snapshot_date", pa.date32()),
-    ("product_id", pa.string()),
-    ("on_hand_qty", pa.int32()),
-    ("loaded_at", pa.timestamp("us")),
-])
 TRUTH_SCHEMA = pa.schema([
     ("product_id", pa.string()),
     ("month", pa.date32()),

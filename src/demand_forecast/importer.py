@@ -70,32 +70,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-SOURCES = ("sales_lines", "products", "stock_snapshots")
+from .contract import PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES
 
-SALES_SCHEMA = pa.schema([
-    ("line_id", pa.string()),
-    ("sale_date", pa.string()),
-    ("product_id", pa.string()),
-    ("quantity", pa.string()),
-    ("unit_price", pa.string()),
-    ("loaded_at", pa.timestamp("us")),
-])
-PRODUCTS_SCHEMA = pa.schema([
-    ("product_id", pa.string()),
-    ("product_name", pa.string()),
-    ("product_group", pa.string()),
-    ("category", pa.string()),
-    ("launch_date", pa.date32()),
-    ("discontinued_date", pa.date32()),
-    ("list_price", pa.float64()),
-    ("loaded_at", pa.timestamp("us")),
-])
-SNAPSHOT_SCHEMA = pa.schema([
-    ("snapshot_date", pa.date32()),
-    ("product_id", pa.string()),
-    ("on_hand_qty", pa.int32()),
-    ("loaded_at", pa.timestamp("us")),
-])
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
