@@ -46,19 +46,43 @@ where forecast_p10 is null or forecast_p50 is null or forecast_p90 is null
 {% endtest %}
 
 
-{% test forecast_below_history_multiple(model, profiles, multiple) %}
-{#- No P50 above `multiple` times the product's largest monthly demand so far (at least 1 unit). -#}
-with forecasts as ({{ latest_selected_forecasts(model) }})
+{% test forecast_below_history_multiple(model, profiles, multiple, min_history_months=6) %}
+{#- No P50 above `multiple` times the largest monthly demand seen so far (at least 1 unit). For an
+    established product that is its own largest month; a product with fewer than `min_history_months`
+    months (a launch month is often partial) is held against the largest month of any product of its
+    group instead. -#}
+with forecasts as ({{ latest_selected_forecasts(model) }}),
+group_maxima as (
+    select product_group, max(max_monthly_demand) as group_max_monthly_demand,
+    from {{ profiles }}
+    group by product_group
+),
+limits as (
+    select
+        profiles.product_id,
+        profiles.history_months,
+        profiles.max_monthly_demand,
+        case
+            when coalesce(profiles.history_months, 0) >= {{ min_history_months }}
+                then coalesce(profiles.max_monthly_demand, 0)
+            else coalesce(group_maxima.group_max_monthly_demand, profiles.max_monthly_demand, 0)
+        end as reference_demand,
+    from {{ profiles }} as profiles
+    left join group_maxima
+        on profiles.product_group = group_maxima.product_group
+)
 select
     forecasts.product_id,
     forecasts.horizon,
     forecasts.forecast_p50,
-    profiles.max_monthly_demand,
-    {{ multiple }} * greatest(coalesce(profiles.max_monthly_demand, 0), 1) as limit_value,
+    limits.history_months,
+    limits.max_monthly_demand,
+    limits.reference_demand,
+    {{ multiple }} * greatest(coalesce(limits.reference_demand, 0), 1) as limit_value,
 from forecasts
-left join {{ profiles }} as profiles
-    on forecasts.product_id = profiles.product_id
-where forecasts.forecast_p50 > {{ multiple }} * greatest(coalesce(profiles.max_monthly_demand, 0), 1)
+left join limits
+    on forecasts.product_id = limits.product_id
+where forecasts.forecast_p50 > {{ multiple }} * greatest(coalesce(limits.reference_demand, 0), 1)
 {% endtest %}
 
 
