@@ -109,6 +109,32 @@ def load_inputs(panel: Any, profiles: Any, parameters: Any, settings: Mapping[st
     return panel_frame, profiles_frame, as_of_month, forecast_config(settings)
 
 
+SELECTABLE = ("ensemble", "champion")
+
+
+def mark_selected(forecasts: pd.DataFrame, selection: pd.DataFrame, selected_forecast: str) -> pd.DataFrame:
+    """Flag the forecast handed to purchasing and say which model it is and why.
+
+    ``selected_forecast`` is ``ensemble`` (default: the mean of each product's best models, which
+    beat the per-product champion on months not used to choose it, see README "Accuracy") or
+    ``champion`` (the single model with the lowest backtest error per product or segment).
+    """
+    if selected_forecast not in SELECTABLE:
+        raise ValueError(f"var selected_forecast must be one of {SELECTABLE}, got {selected_forecast!r}")
+    out = forecasts.merge(selection[["product_id", "champion_model", "ensemble_members"]], on="product_id",
+                          how="left")
+    out["is_selected"] = out["model_name"] == selected_forecast
+    if selected_forecast == "ensemble":
+        out["selected_model"] = "ensemble"
+        members = out["ensemble_members"].fillna("").str.replace(",", ", ")
+        out["selection_reason"] = ("ensemble: mean of the best models by backtest error (" + members
+                                   + "); the champion alone would be " + out["champion_model"].fillna("none")
+                                   + " (" + out["selection_reason"].fillna("") + ")")
+    else:
+        out["selected_model"] = out["champion_model"]
+    return out.drop(columns=["champion_model", "ensemble_members"])
+
+
 def typed(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFrame:
     """Cast a frame to an explicit, stable schema (DuckDB would otherwise guess per run)."""
     out = pd.DataFrame(index=frame.index)

@@ -1,0 +1,82 @@
+"""The glue between dbt Python models and the package: config from dbt settings, the selected flag,
+and the shared run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from demand_forecast import dbt_bridge
+from demand_forecast.dbt_bridge import forecast_config, mark_selected, run_key, typed
+
+from forecast_synth import mixed_panel
+
+
+def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
+    config = forecast_config({"horizon": "3", "n_origins": "4", "baseline_weights": "[0.6, 0.4]", "n_jobs": "1",
+                              "seed": "7", "models": "baseline, ets", "min_history_months": "6"})
+    assert (config.horizon, config.n_origins, config.n_jobs, config.seed) == (3, 4, 1, 7)
+    assert config.baseline_weights == (0.6, 0.4)
+    assert config.models == ("baseline", "ets")
+    assert forecast_config({"models": ""}).models == forecast_config(None).models
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    forecasts = pd.DataFrame({
+        "product_id": ["A"] * 3 + ["B"] * 3,
+        "model_name": ["ets", "ensemble", "champion"] * 2,
+        "forecast_p50": [1.0, 2.0, 1.0, 5.0, 6.0, 6.0],
+        "selection_reason": ["lowest MAE: ets"] * 3 + ["lowest MAE: ensemble"] * 3,
+    })
+    selection = pd.DataFrame({"product_id": ["A", "B"], "champion_model": ["ets", "ensemble"],
+                              "ensemble_members": ["ets,theta,tsb", "sba,tsb,baseline"]})
+    return forecasts, selection
+
+
+def test_ensemble_is_selected_by_default_with_its_members_in_the_reason() -> None:
+    forecasts, selection = _frames()
+    marked = mark_selected(forecasts, selection, "ensemble")
+    chosen = marked[marked["is_selected"]]
+    assert list(chosen["model_name"]) == ["ensemble", "ensemble"]
+    assert set(chosen["selected_model"]) == {"ensemble"}
+    assert chosen["selection_reason"].iloc[0].startswith("ensemble: mean of the best models by backtest error (ets, theta, tsb)")
+    assert "champion alone would be ets" in chosen["selection_reason"].iloc[0]
+    assert len(marked) == len(forecasts)
+
+
+def test_champion_can_be_selected_instead() -> None:
+    forecasts, selection = _frames()
+    marked = mark_selected(forecasts, selection, "champion")
+    chosen = marked[marked["is_selected"]]
+    assert list(chosen["model_name"]) == ["champion", "champion"]
+    assert list(chosen["selected_model"]) == ["ets", "ensemble"]
+    assert list(chosen["selection_reason"]) == ["lowest MAE: ets", "lowest MAE: ensemble"]
+
+
+def test_unknown_selection_is_refused() -> None:
+    forecasts, selection = _frames()
+    with pytest.raises(ValueError, match="selected_forecast"):
+        mark_selected(forecasts, selection, "lightgbm")
+
+
+def test_shared_run_is_computed_once_per_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    panel, profiles, as_of = mixed_panel(n_products=6, n_months=30, seed=2)
+    calls = []
+    monkeypatch.setattr(dbt_bridge, "run_forecasting", lambda *args: calls.append(args) or object())
+    monkeypatch.setattr(dbt_bridge, "_RESULTS", {})
+    config = forecast_config({"n_jobs": "1"})
+    first = dbt_bridge.shared_run(panel, profiles, as_of, config)
+    again = dbt_bridge.shared_run(panel.sample(frac=1.0, random_state=1).sort_index(), profiles, as_of, config)
+    assert first is again and len(calls) == 1
+    changed = panel.assign(demand=panel["demand"] + 1)
+    dbt_bridge.shared_run(changed, profiles, as_of, config)
+    assert len(calls) == 2
+    assert run_key(panel, profiles, as_of, config) != run_key(changed, profiles, as_of, config)
+
+
+def test_typed_gives_a_stable_schema() -> None:
+    frame = pd.DataFrame({"a": ["x", None], "b": ["2026-01-01", "2026-02-01"], "c": [1, 2]})
+    out = typed(frame, {"a": "str", "b": "date", "c": "float", "d": "int"})
+    assert list(out.columns) == ["a", "b", "c", "d"]
+    assert str(out["b"].dtype) == "datetime64[us]" and str(out["c"].dtype) == "float64"
+    assert out["a"].isna().tolist() == [False, True] and out["d"].isna().all()
