@@ -101,7 +101,17 @@ class ForecastConfig:
     Selection, ensemble, intervals
         min_selection_points: backtest points a product needs to get its own
             champion; below it the champion of its segment is used.
-        ensemble_size: models averaged in the ensemble (best by backtest MAE).
+        ensemble_pool: how ensemble members are chosen: ``"class"`` (one
+            combination per demand class, by pooled backtest WAPE; default),
+            ``"segment"`` (per demand_class|product_group) or ``"product"``
+            (the product's own best ``ensemble_size`` models).  See
+            :mod:`demand_forecast.selection`.
+        ensemble_size: most models averaged in the ensemble.
+        ensemble_min_pool_points: backtest points a pool needs to choose its
+            combination; smaller pools fall back (new products to
+            ``new_product_ensemble``, others to ``"product"``).
+        new_product_ensemble: members for new products whose pool is too
+            small to choose.
         ensemble_method: ``"mean"`` or ``"median"``.
         ensemble_as_candidate: the ensemble may be chosen as champion.
         interval_quantiles: lower and upper quantile of the band (0.1, 0.9).
@@ -138,7 +148,10 @@ class ForecastConfig:
     cold_start_profile_months: int = 36
 
     min_selection_points: int = 6
+    ensemble_pool: str = "class"
     ensemble_size: int = 3
+    ensemble_min_pool_points: int = 150
+    new_product_ensemble: tuple[str, ...] = ("cold_start", "lightgbm")
     ensemble_method: str = "mean"
     ensemble_as_candidate: bool = True
     interval_quantiles: tuple[float, float] = (0.1, 0.9)
@@ -146,7 +159,8 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         # normalise sequences to tuples so the object stays hashable/picklable
-        for name in ("models", "baseline_weights", "stat_classes", "ets_specs", "interval_quantiles"):
+        for name in ("models", "baseline_weights", "stat_classes", "ets_specs", "interval_quantiles",
+                     "new_product_ensemble"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "gbm_params", dict(self.gbm_params))
         if self.horizon < 1:
@@ -171,6 +185,13 @@ class ForecastConfig:
             raise ValueError("stat_refit must be 'once' or 'final'")
         if self.gbm_refit not in ("once", "final", "each"):
             raise ValueError("gbm_refit must be 'once', 'final' or 'each'")
+        if self.ensemble_pool not in ("class", "segment", "product"):
+            raise ValueError("ensemble_pool must be 'class', 'segment' or 'product'")
+        if self.ensemble_size < 1 or self.ensemble_min_pool_points < 1:
+            raise ValueError("ensemble_size and ensemble_min_pool_points must be >= 1")
+        unknown_new = set(self.new_product_ensemble) - set(ALL_MODELS)
+        if unknown_new:
+            raise ValueError(f"unknown models in new_product_ensemble {sorted(unknown_new)}")
         if self.ensemble_method not in ("mean", "median"):
             raise ValueError("ensemble_method must be 'mean' or 'median'")
         lo, hi = self.interval_quantiles

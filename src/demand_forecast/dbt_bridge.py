@@ -51,6 +51,9 @@ def forecast_config(settings: Mapping[str, Any] | None) -> ForecastConfig:
     }
     if weights:
         values["baseline_weights"] = tuple(float(w) for w in weights)
+    pool = settings.get("ensemble_pool")
+    if isinstance(pool, str) and pool.strip() not in ("", "None"):
+        values["ensemble_pool"] = pool.strip()
     models = settings.get("models")
     if isinstance(models, str) and models.strip():
         values["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
@@ -115,24 +118,29 @@ SELECTABLE = ("ensemble", "champion")
 def mark_selected(forecasts: pd.DataFrame, selection: pd.DataFrame, selected_forecast: str) -> pd.DataFrame:
     """Flag the forecast handed to purchasing and say which model it is and why.
 
-    ``selected_forecast`` is ``ensemble`` (default: the mean of each product's best models, which
-    beat the per-product champion on months not used to choose it, see README "Accuracy") or
+    ``selected_forecast`` is ``ensemble`` (default: the best combination of models for the product's
+    demand class, which beat every single model and the per-product champion on months not used to
+    choose it, see README "Accuracy") or
     ``champion`` (the single model with the lowest backtest error per product or segment).
     """
     if selected_forecast not in SELECTABLE:
         raise ValueError(f"var selected_forecast must be one of {SELECTABLE}, got {selected_forecast!r}")
-    out = forecasts.merge(selection[["product_id", "champion_model", "ensemble_members"]], on="product_id",
-                          how="left")
+    columns = ["product_id", "champion_model", "ensemble_members", "ensemble_reason"]
+    sel = selection.reindex(columns=columns)
+    out = forecasts.merge(sel, on="product_id", how="left")
     out["is_selected"] = out["model_name"] == selected_forecast
     if selected_forecast == "ensemble":
         out["selected_model"] = "ensemble"
         members = out["ensemble_members"].fillna("").str.replace(",", ", ")
-        out["selection_reason"] = ("ensemble: mean of the best models by backtest error (" + members
-                                   + "); the champion alone would be " + out["champion_model"].fillna("none")
-                                   + " (" + out["selection_reason"].fillna("") + ")")
+        given = out["ensemble_reason"].astype("object").fillna("").astype(str)
+        how = given.where(given != "", "mean of " + members)
+        champion_reason = out["selection_reason"].where(out["model_name"] != "ensemble", None)
+        champion_reason = champion_reason.groupby(out["product_id"]).transform("first").astype("object").fillna("")
+        out["selection_reason"] = ("ensemble: " + how + "; the champion alone would be "
+                                   + out["champion_model"].fillna("none") + " (" + champion_reason + ")")
     else:
         out["selected_model"] = out["champion_model"]
-    return out.drop(columns=["champion_model", "ensemble_members"])
+    return out.drop(columns=columns[1:])
 
 
 def typed(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFrame:

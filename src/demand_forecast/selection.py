@@ -25,11 +25,31 @@ Segment level (short history, new products)
     final forecast for the product; the ensemble averages the best
     ``ensemble_size`` of them.
 
-The reason is written to ``selection_reason`` in words, with the numbers.
+Ensemble members (``ensemble_pool``)
+    ``"class"`` (default) or ``"segment"``: one set of members per pool of
+    products (demand class, or ``demand_class|product_group``).  Every
+    combination of 1..``ensemble_size`` models that cover at least 90 % of the
+    pool's backtest points is scored by its pooled backtest WAPE (the
+    combination's forecast is the mean of the members available at a point);
+    the best combination wins, exact ties going to the smaller, simpler one.
+    Pooling thousands of points makes the choice far less noisy than a
+    choice per product made from 15 points: on months not used to choose it
+    the class-pooled ensemble was 22 % better than the baseline and better
+    than every single model, the per-product top-3 ensemble 17 % (README
+    "Accuracy").  A pool with fewer than ``ensemble_min_pool_points`` points
+    does not choose: new products then get ``new_product_ensemble`` (cold
+    start and the global LightGBM model, the two models built for short
+    histories), other products the per-product ranking below.
+    ``"product"``: the best ``ensemble_size`` models of the product's own
+    ranking (below).
+
+The reason is written to ``selection_reason`` (champion) and
+``ensemble_reason`` in words, with the numbers.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -49,7 +69,8 @@ class Selection:
     ``champion_code`` (model index, :data:`ENSEMBLE`, or -2 = no forecast),
     ``champion_model``, ``ensemble_members`` (comma separated),
     ``selection_reason``, ``selection_level`` (``product`` / ``segment`` /
-    ``class`` / ``all products`` / ``default order``) and ``backtest_points``.
+    ``class`` / ``all products`` / ``default order``), ``backtest_points`` and
+    ``ensemble_reason``.
     ``members``: ``(n_products, n_models)`` bool matrix of ensemble members.
     ``ensemble_bt``: internal backtest rows of the ensemble.
     ``ensemble_final``: ``(n_products, H)`` final ensemble forecasts.
@@ -92,6 +113,132 @@ def _rank(score: np.ndarray) -> np.ndarray:
     rank = np.empty(score.shape, dtype=np.float64)
     np.put_along_axis(rank, order, np.broadcast_to(np.arange(score.shape[1], dtype=np.float64), score.shape).copy(), axis=1)
     return np.where(np.isfinite(score), rank, np.inf)
+
+
+@dataclass
+class PooledChoice:
+    """Best combination of one pool: member model codes, its pooled score, the best single model's."""
+
+    members: tuple[int, ...]
+    score: float
+    uses_wape: bool
+    points: int
+    n_combinations: int
+    best_single: int
+    best_single_score: float
+
+
+def best_combination(forecasts: np.ndarray, actual: np.ndarray, max_size: int, method: str = "mean",
+                     min_cover: float = 0.9) -> PooledChoice | None:
+    """Best combination of the columns of ``forecasts`` (points x models, NaN = no forecast).
+
+    Candidates are the models covering at least ``min_cover`` of the best-covered model's points.
+    A combination forecasts the mean (``method="median"``: the median) of its members available
+    at a point; it is scored by WAPE
+    over the points it forecasts (MAE when the actuals sum to 0).  Combinations are tried by size,
+    then in model order, and replace the best only when strictly better (after rounding), so
+    ties go to the smaller, simpler combination.
+    """
+    avail = ~np.isnan(forecasts)
+    counts = avail.sum(axis=0)
+    if counts.max(initial=0) == 0:
+        return None
+    cand = [m for m in range(forecasts.shape[1]) if counts[m] > 0 and counts[m] >= min_cover * counts.max()]
+    values = np.where(avail, forecasts, 0.0)
+    abs_y = np.abs(actual)
+    uses_wape = bool(abs_y.sum() > 0)
+    best: tuple[float, tuple[int, ...]] | None = None
+    singles: dict[int, float] = {}
+    tried = 0
+    for size in range(1, min(max_size, len(cand)) + 1):
+        for combo in itertools.combinations(cand, size):
+            cols = list(combo)
+            n = avail[:, cols].sum(axis=1)
+            ok = n > 0
+            if method == "median" and size > 2:
+                f = np.nanmedian(forecasts[ok][:, cols], axis=1)
+            else:  # the median of one or two values is their mean
+                f = values[ok][:, cols].sum(axis=1) / n[ok]
+            err = np.abs(f - actual[ok]).sum()
+            score = err / abs_y[ok].sum() if uses_wape and abs_y[ok].sum() > 0 else err / max(int(ok.sum()), 1)
+            score = round(float(score), 9)
+            tried += 1
+            if size == 1:
+                singles[combo[0]] = score
+            if best is None or score < best[0]:
+                best = (score, combo)
+    assert best is not None
+    single = min(singles, key=lambda m: (singles[m], m))
+    return PooledChoice(best[1], best[0], uses_wape, int(avail.any(axis=1).sum()), tried, single, singles[single])
+
+
+def _point_matrix(ev: pd.DataFrame, n_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluated backtest rows as ``(pid per point, forecasts points x models, actual per point)``."""
+    key = ev["pid"].to_numpy(np.int64) * 100_000 + ev["origin"].to_numpy(np.int64) * 100 + ev["h"].to_numpy(np.int64)
+    uniq, pos = np.unique(key, return_inverse=True)
+    forecasts = np.full((len(uniq), n_models), np.nan)
+    forecasts[pos, ev["model"].to_numpy(np.int64)] = ev["forecast"].to_numpy(np.float64)
+    actual = np.zeros(len(uniq))
+    actual[pos] = ev["actual"].to_numpy(np.float64)
+    return uniq // 100_000, forecasts, actual
+
+
+def pooled_ensembles(
+    ev: pd.DataFrame,
+    model_names: list[str],
+    final_avail: np.ndarray,
+    pool_codes: np.ndarray,
+    pool_names: np.ndarray | list[str],
+    pool_label: str,
+    is_new: np.ndarray,
+    config: ForecastConfig,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Ensemble members chosen per pool of products (see module docstring).
+
+    Returns ``(members, decided, reasons)``: the ``(n_products, n_models)`` member matrix, whether
+    the pool (or the new-product rule) decided for each product, and the reason per product
+    (empty where it did not decide: the per-product ranking applies there).
+    """
+    n_products, n_models = final_avail.shape
+    members = np.zeros((n_products, n_models), dtype=bool)
+    decided = np.zeros(n_products, dtype=bool)
+    reasons = [""] * n_products
+    names = np.asarray(model_names, dtype=object)
+    point_pid, forecasts, actual = _point_matrix(ev, n_models)
+    point_pool = pool_codes[point_pid]
+    new_members = [model_names.index(m) for m in config.new_product_ensemble if m in model_names]
+    for code, label in enumerate(pool_names):
+        in_pool = np.nonzero(pool_codes == code)[0]
+        if len(in_pool) == 0:
+            continue
+        at = point_pool == code
+        choice = None
+        if at.sum() >= config.ensemble_min_pool_points:
+            choice = best_combination(forecasts[at], actual[at], int(config.ensemble_size), config.ensemble_method)
+        if choice is not None:
+            metric = "WAPE" if choice.uses_wape else "MAE"
+            text = (f"{config.ensemble_method} of {'+'.join(names[list(choice.members)])}: best of {choice.n_combinations} model "
+                    f"combinations for {pool_label} {label} by pooled backtest {metric} {choice.score:.3f} over "
+                    f"{choice.points} points (best single model {names[choice.best_single]} "
+                    f"{choice.best_single_score:.3f})")
+            for p in in_pool:
+                usable = [m for m in choice.members if final_avail[p, m]]
+                if usable:
+                    members[p, usable] = True
+                    decided[p] = True
+                    reasons[p] = text if len(usable) == len(choice.members) else (
+                        f"{text}; {', '.join(names[[m for m in choice.members if m not in usable]])} "
+                        "cannot forecast this product")
+            continue
+        for p in in_pool[is_new[in_pool]]:
+            usable = [m for m in new_members if final_avail[p, m]]
+            if usable:
+                members[p, usable] = True
+                decided[p] = True
+                reasons[p] = (f"{config.ensemble_method} of {'+'.join(names[usable])}: the models built for short histories "
+                              f"({pool_label} {label} has {int(at.sum())} backtest points < "
+                              f"{config.ensemble_min_pool_points}, too few to choose)")
+    return members, decided, reasons
 
 
 LEVEL_NAMES = ("product", "segment", "class", "all products", "default order")
@@ -184,6 +331,25 @@ def select_models(
         take = n_ok > r
         members[np.nonzero(take)[0], order[take, r]] = True
     champion = np.where(n_ok > 0, order[:, 0], -2)
+    names_arr = np.asarray(model_names, dtype=object)
+    ens_reasons = [
+        f"{config.ensemble_method} of {'+'.join(names_arr[order[p, : min(k_ens, n_ok[p])]])}: the best models of this product's "
+        f"ranking ({LEVEL_NAMES[level_used[p]]} level)" if n_ok[p] > 0 else ""
+        for p in range(n_products)
+    ]
+    pooled_decided = np.zeros(n_products, dtype=bool)
+    if config.ensemble_pool in ("class", "segment"):
+        if config.ensemble_pool == "class":
+            pool_codes, pool_names, label = class_codes, class_names, "demand class"
+        else:
+            pool_codes, pool_names, label = segment_codes, segment_names, "segment"
+        is_new = (class_codes == class_names.index("new")) if "new" in class_names else np.zeros(n_products, bool)
+        pooled, decided, texts = pooled_ensembles(ev, model_names, final_avail, pool_codes, pool_names, label,
+                                                  is_new, config)
+        members[decided] = pooled[decided]
+        pooled_decided = decided
+        for p in np.nonzero(decided)[0]:
+            ens_reasons[p] = texts[p]
 
     # ---- ensemble, and ensemble as champion -----------------------------
     ens_bt = ensemble_backtest(bt, members, config.ensemble_method)
@@ -205,9 +371,11 @@ def select_models(
     )
     champion = np.where(ens_wins, ENSEMBLE, champion)
 
+    # product-level members in rank order, pooled members in model order (as in their reason)
+    ens_members = [",".join(names_arr[np.nonzero(members[p])[0]]) if pooled_decided[p]
+                   else ",".join(names_arr[order[p, : min(k_ens, n_ok[p])]]) for p in range(n_products)]
     # ---- reasons --------------------------------------------------------
     reasons = []
-    names_arr = np.asarray(model_names, dtype=object)
 
     def fmt(p: int, m: int) -> str:
         text = f"{names_arr[m]} {mae[p, m]:.4g}"
@@ -223,7 +391,7 @@ def select_models(
             pts = int(max_n[p])
             head = f"lowest MAE over {n_origins} origins ({pts} points)"
             if c == ENSEMBLE:
-                mem = "+".join(names_arr[m] for m in ranked[:k_ens])
+                mem = ens_members[p].replace(",", "+")
                 reasons.append(f"{head}: ensemble of {mem} {e_mae[p]:.4g} vs best single {fmt(p, ranked[0])}")
             elif len(ranked) > 1:
                 reasons.append(f"{head}: {fmt(p, ranked[0])} vs {fmt(p, ranked[1])}")
@@ -255,7 +423,6 @@ def select_models(
             reasons.append(f"{head}: best of {where} by pooled {metric} over {int(npts[c])} points: " + " vs ".join(parts))
 
     champ_names = np.where(champion == ENSEMBLE, "ensemble", np.where(champion >= 0, names_arr[np.clip(champion, 0, None)], None))
-    ens_members = [",".join(names_arr[order[p, : min(k_ens, n_ok[p])]]) for p in range(n_products)]
     level_names = np.asarray(LEVEL_NAMES, dtype=object)
     table = pd.DataFrame(
         {
@@ -266,6 +433,7 @@ def select_models(
             "selection_reason": reasons,
             "selection_level": level_names[level_used],
             "backtest_points": max_n.astype(np.int64),
+            "ensemble_reason": ens_reasons,
         }
     )
     return Selection(table=table, members=members, ensemble_bt=ens_bt, ensemble_final=ens_final)

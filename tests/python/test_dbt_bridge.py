@@ -29,19 +29,28 @@ def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         "selection_reason": ["lowest MAE: ets"] * 3 + ["lowest MAE: ensemble"] * 3,
     })
     selection = pd.DataFrame({"product_id": ["A", "B"], "champion_model": ["ets", "ensemble"],
-                              "ensemble_members": ["ets,theta,tsb", "sba,tsb,baseline"]})
+                              "ensemble_members": ["ets,theta,tsb", "sba,tsb,baseline"],
+                              "ensemble_reason": ["mean of ets+theta+tsb: best of 92 model combinations", None]})
     return forecasts, selection
 
 
 def test_ensemble_is_selected_by_default_with_its_members_in_the_reason() -> None:
     forecasts, selection = _frames()
+    forecasts.loc[forecasts["model_name"] == "ensemble", "selection_reason"] = "the ensemble's own reason"
     marked = mark_selected(forecasts, selection, "ensemble")
     chosen = marked[marked["is_selected"]]
     assert list(chosen["model_name"]) == ["ensemble", "ensemble"]
     assert set(chosen["selected_model"]) == {"ensemble"}
-    assert chosen["selection_reason"].iloc[0].startswith("ensemble: mean of the best models by backtest error (ets, theta, tsb)")
-    assert "champion alone would be ets" in chosen["selection_reason"].iloc[0]
+    # how the members were chosen, then the champion with the champion's reason (not the ensemble's)
+    assert list(chosen["selection_reason"]) == [
+        "ensemble: mean of ets+theta+tsb: best of 92 model combinations; "
+        "the champion alone would be ets (lowest MAE: ets)",
+        "ensemble: mean of sba, tsb, baseline; the champion alone would be ensemble (lowest MAE: ensemble)",
+    ]
     assert len(marked) == len(forecasts)
+    # a selection frame without ensemble_reason (older runs) still works
+    older = mark_selected(forecasts, selection.drop(columns="ensemble_reason"), "ensemble")
+    assert older.loc[older["is_selected"], "selection_reason"].iloc[0].startswith("ensemble: mean of ets, theta, tsb;")
 
 
 def test_champion_can_be_selected_instead() -> None:

@@ -60,6 +60,32 @@ def test_every_product_gets_a_champion_forecast(data, result):
         np.testing.assert_allclose(fc.loc[(pid, "champion")], fc.loc[(pid, sel[pid])])
 
 
+def test_the_champion_borrows_the_band_of_its_model(result):
+    # its own residuals are optimistic (it was picked for them): it uses its model's band instead
+    sel = result.selection.set_index("product_id")["champion_model"]
+    fc = result.forecasts.set_index(["product_id", "model_name", "horizon"]).sort_index()
+    for pid, model in sel.items():
+        for column in ("forecast_p10", "forecast_p90"):
+            np.testing.assert_allclose(fc.loc[(pid, "champion"), column], fc.loc[(pid, model), column])
+    bt = result.backtest.set_index(["product_id", "model_name", "cutoff_month", "horizon"]).sort_index()
+    assert len(bt.loc[(slice(None), "champion"), :]) > 0
+    champion_rows = bt.xs("champion", level="model_name")
+    for pid in champion_rows.index.get_level_values("product_id").unique()[:10]:
+        own = bt.xs(sel[pid], level="model_name").loc[pid]
+        for column in ("forecast", "actual"):
+            np.testing.assert_allclose(champion_rows.loc[pid, column], own[column])
+
+
+def test_ensemble_rows_say_how_their_members_were_chosen(result):
+    ens = result.forecasts[result.forecasts["model_name"] == "ensemble"]
+    reasons = result.selection.set_index("product_id")["ensemble_reason"]
+    assert (ens["selection_reason"].to_numpy() == reasons.loc[ens["product_id"]].to_numpy()).all()
+    assert reasons.str.contains("mean of ").all()
+    others = result.forecasts[result.forecasts["model_name"] == "theta"]
+    champion_reasons = result.selection.set_index("product_id")["selection_reason"]
+    assert (others["selection_reason"].to_numpy() == champion_reasons.loc[others["product_id"]].to_numpy()).all()
+
+
 def test_new_products_are_chosen_by_segment(data, result):
     _, profiles, _ = data
     new = set(profiles.loc[profiles["demand_class"] == "new", "product_id"])

@@ -151,3 +151,84 @@ def test_ensemble_final_mean_and_median_over_available_members():
     members = np.array([[True, True, True], [True, True, False]])
     np.testing.assert_allclose(ensemble_final(final, members, "mean"), [[5.0, 6.0], [5.0, 5.0]])
     np.testing.assert_allclose(ensemble_final(final, members, "median"), [[3.0, 4.0], [5.0, 5.0]])
+
+
+# ---------------------------------------------------------------------------
+# ensemble members chosen per pool of products
+# ---------------------------------------------------------------------------
+
+def test_best_combination_finds_errors_that_cancel_and_prefers_the_smaller_on_ties():
+    from demand_forecast.selection import best_combination
+
+    y = np.full(60, 10.0)
+    # model 0 over-forecasts by 2, model 1 under-forecasts by 2, model 2 is off by 3
+    forecasts = np.column_stack([y + 2, y - 2, y + 3])
+    choice = best_combination(forecasts, y, max_size=3)
+    assert choice.members == (0, 1)  # mean error 0; (0, 1, 2) is worse: mean error 1
+    assert choice.score == 0.0 and choice.uses_wape
+    assert (choice.best_single, choice.best_single_score) == (0, 0.2)
+    assert choice.n_combinations == 7 and choice.points == 60
+    # identical models: every combination ties, the single simplest one wins
+    tie = best_combination(np.column_stack([y + 1, y + 1]), y, max_size=2)
+    assert tie.members == (0,)
+    # a model covering under 90 % of the points is not a candidate, whatever its error
+    sparse = np.column_stack([y + 2, np.where(np.arange(60) < 30, y, np.nan)])
+    assert best_combination(sparse, y, max_size=2).members == (0,)
+    # zero actuals: scored by MAE
+    zero = best_combination(np.column_stack([np.full(60, 1.0), np.full(60, 3.0)]), np.zeros(60), max_size=2)
+    assert zero.members == (0,) and not zero.uses_wape and zero.score == 1.0
+
+
+def _pool_case(n_products: int, points: int):
+    """Every product of class smooth: baseline +4, ets -4, theta +1 (errors), ``points`` points each."""
+    errors = {}
+    for p in range(n_products):
+        errors[(p, 0)] = [4.0] * points
+        errors[(p, 1)] = [-4.0] * points
+        errors[(p, 2)] = [1.0] * points
+    return _bt(errors)
+
+
+def test_class_pool_gives_every_product_the_same_best_combination():
+    bt = _pool_case(20, 9)  # 180 points >= 150
+    config = ForecastConfig(min_selection_points=6, ensemble_size=3, ensemble_pool="class")
+    final = np.ones((20, 3, 3))
+    final[5, 1, :] = np.nan  # product 5: ets cannot forecast
+    sel = _select(bt, 20, ["smooth|G"] * 20, ["smooth"] * 20, config, final=final)
+    t = sel.table
+    # baseline+ets cancel exactly (error 0) -- better than theta alone (WAPE 0.1)
+    assert set(t.drop(index=5)["ensemble_members"]) == {"baseline,ets"}
+    assert t.loc[0, "ensemble_reason"] == (
+        "mean of baseline+ets: best of 7 model combinations for demand class smooth by pooled backtest WAPE "
+        "0.000 over 180 points (best single model theta 0.100)")
+    assert t.loc[5, "ensemble_members"] == "baseline"
+    assert t.loc[5, "ensemble_reason"].endswith("; ets cannot forecast this product")
+    np.testing.assert_allclose(sel.ensemble_bt.loc[sel.ensemble_bt["pid"] == 0, "forecast"], 10.0)
+    # the same data chosen per product gives theta first (lowest MAE), then baseline and ets
+    per_product = _select(bt, 20, ["smooth|G"] * 20, ["smooth"] * 20,
+                          config.replace(ensemble_pool="product"), final=final)
+    assert per_product.table.loc[0, "ensemble_members"] == "theta,baseline,ets"
+
+
+def test_small_pools_fall_back_to_the_product_ranking_and_new_products_to_short_history_models():
+    names = ["baseline", "lightgbm", "cold_start"]
+    errors = {(0, 0): [1.0] * 9, (0, 1): [3.0] * 9, (0, 2): [5.0] * 9}  # established, 9 points < 150
+    bt = _bt(errors)
+    final = np.ones((2, 3, 3))
+    seg_names, seg_codes = np.unique(np.asarray(["smooth|G", "new|G"]), return_inverse=True)
+    cls_codes = np.asarray([CLASSES.index("smooth"), CLASSES.index("new")])
+    config = ForecastConfig(min_selection_points=6, ensemble_size=2)
+    sel = select_models(bt, names, final, seg_codes, seg_names, cls_codes, CLASSES, 3, config)
+    t = sel.table
+    assert t.loc[0, "ensemble_members"] == "baseline,lightgbm"  # its own two best
+    assert "the best models of this product's ranking (product level)" in t.loc[0, "ensemble_reason"]
+    assert t.loc[1, "ensemble_members"] == "lightgbm,cold_start"
+    assert "built for short histories" in t.loc[1, "ensemble_reason"]
+    np.testing.assert_allclose(sel.ensemble_final[1], 1.0)
+
+
+def test_ensemble_pool_setting_is_validated():
+    with pytest.raises(ValueError, match="ensemble_pool"):
+        ForecastConfig(ensemble_pool="galaxy")
+    with pytest.raises(ValueError, match="new_product_ensemble"):
+        ForecastConfig(new_product_ensemble=("prophet",))
