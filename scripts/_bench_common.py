@@ -393,7 +393,7 @@ class AsOfRun:
 
     forecasts: pd.DataFrame  # long: product, forecast_month, horizon, model, forecast, p10, p90, mase_scale
     selection: pd.DataFrame  # result.selection (+ as_of_month)
-    loo_coverage: pd.DataFrame  # per horizon: champion backtest points inside the LOO band (hit) and n
+    loo_coverage: pd.DataFrame  # per (champion|ensemble, horizon): backtest points inside the LOO band (hit) and n
     seconds: float
 
 
@@ -419,8 +419,8 @@ def forecasts_made_at(snap: Snapshot, config) -> AsOfRun:
     scale = pd.Series(mase_scale_at(arrays, arrays.n_months - 1, config.season_length), index=arrays.product_ids)
     fc["mase_scale"] = fc["product_id"].map(scale).to_numpy(np.float64)
     met = result.metrics
-    loo = met[(met["model_name"] == "champion") & (met["horizon"] > 0) & met["coverage_80"].notna()]
-    loo_cov = loo.assign(hit=loo["coverage_80"] * loo["n"]).groupby("horizon")[["hit", "n"]].sum()
+    loo = met[met["model_name"].isin(["champion", "ensemble"]) & (met["horizon"] > 0) & met["coverage_80"].notna()]
+    loo_cov = loo.assign(hit=loo["coverage_80"] * loo["n"]).groupby(["model_name", "horizon"])[["hit", "n"]].sum()
     return AsOfRun(fc, result.selection.assign(as_of_month=snap.as_of), loo_cov, seconds)
 
 

@@ -17,11 +17,11 @@ What it does
    use. Champion and ensemble at A are chosen on backtest origins <= A only; the forecasts *made at
    A* for A+1..A+H are then scored against the cleaned demand of those months (from the T build),
    and against the generator's true demand. Nothing scored was used to choose.
-4. Prints, pooled over all as-of months: WAPE, bias and MASE per model and horizon; the champion
-   against every single model on the same points; the issue target (champion WAPE at least 15 %
-   below the baseline's, with a product-bootstrap interval, and below every single model); the
-   P10-P90 coverage of the selected (champion) forecast per horizon against cleaned and true
-   demand (target 75-85 %); and the cleaning quality (mean absolute error of the raw monthly sum
+4. Prints, pooled over all as-of months: WAPE, bias and MASE per model and horizon; the ensemble
+   (selected by default) and the champion against every single model on the same points; the
+   issue target (chosen WAPE at least 15 % below the baseline's, with a product-bootstrap interval, and below every single model); the
+   P10-P90 coverage of the ensemble (the forecast selected by default) and of the champion per
+   horizon against cleaned and true demand (target 75-85 %); and the cleaning quality (mean absolute error of the raw monthly sum
    ``units_net`` and of the cleaned ``demand`` against the true demand).
 
 Metrics follow ``demand_forecast.metrics`` (WAPE = sum|f-y| / sum|y|, bias = sum(f-y) / sum y,
@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--n-jobs", type=int, default=2, help="forecast worker processes")
     ap.add_argument("--bootstrap", type=int, default=2000, help="product resamples for the improvement interval")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/accuracy-<size>)")
+    ap.add_argument("--reuse-panels", action="store_true",
+                    help="read the panels of an earlier run from <work>/panels instead of building them with dbt "
+                         "(for trying forecasting settings; the data and dbt project must not have changed)")
     args = ap.parse_args(argv)
     if args.work is None:
         args.work = Path(f"/tmp/bench/accuracy-{args.products}x{args.years}-s{args.seed}")
@@ -77,8 +80,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_snapshot(paths: bench.DbtPaths, raw: Path, as_of: pd.Timestamp | None, with_tests: bool,
-                   load: list[float]) -> bench.Snapshot:
-    """dbt-build the panel and profiles for ``as_of`` (None: the last complete month) and read them."""
+                   load: list[float], cache: Path, reuse: bool) -> bench.Snapshot:
+    """dbt-build the panel and profiles for ``as_of`` (None: the last complete month) and read them.
+
+    Every snapshot is also written to ``cache`` (parquet); with ``reuse`` it is read from there.
+    """
+    name = as_of.strftime("%Y-%m") if as_of is not None else "latest"
+    files = {key: cache / f"{name}.{key}.parquet" for key in ("panel", "profiles", "batch")}
+    if reuse:
+        missing = [str(f) for f in files.values() if not f.exists()]
+        if missing:
+            raise SystemExit(f"--reuse-panels: {missing[0]} is missing; run once without --reuse-panels")
+        frames = {key: pd.read_parquet(f) for key, f in files.items()}
+        return bench.Snapshot(pd.Timestamp(frames["batch"]["as_of_month"].iloc[0]), frames["panel"],
+                              frames["profiles"])
     args = bench.selection_args(["int_monthly_demand", "int_series_profiles"], with_tests)
     variables = {"as_of_month": as_of.strftime("%Y-%m")} if as_of is not None else None
     stats = bench.run_dbt(paths, raw, *args, variables=variables)
@@ -87,6 +102,9 @@ def build_snapshot(paths: bench.DbtPaths, raw: Path, as_of: pd.Timestamp | None,
     resolved = pd.Timestamp(frames["batch"]["as_of_month"].iloc[0])
     if as_of is not None and resolved != as_of:
         raise SystemExit(f"dbt built as-of {resolved.date()} although {as_of.date()} was asked for")
+    cache.mkdir(parents=True, exist_ok=True)
+    for key, f in files.items():
+        frames[key].to_parquet(f, index=False)
     return bench.Snapshot(resolved, frames["panel"], frames["profiles"])
 
 
@@ -165,41 +183,49 @@ def print_per_as_of(scored: pd.DataFrame) -> None:
     bench.section("Per as-of month (all horizons, vs cleaned demand)")
     rows = []
     for as_of, part in scored.groupby("as_of_month"):
-        pairs = bench.paired(part, "champion", "baseline")
-        w_c, w_b = bench.paired_wapes(pairs)
+        cells: list[object] = [pd.Timestamp(as_of).strftime("%Y-%m")]
+        for chosen in DERIVED:
+            pairs = bench.paired(part, chosen, "baseline")
+            w_c, w_b = bench.paired_wapes(pairs)
+            if chosen == DERIVED[0]:
+                cells += [pairs["product_id"].nunique(), w_b]
+            cells += [w_c, 100 * (1 - w_c / w_b)]
         singles = {m: bench.wape_of(g["forecast"] - g["actual"], g["actual"])
                    for m, g in part[part["model_name"].isin(ALL_MODELS) & part["actual"].notna()].groupby("model_name")
-                   if g["product_id"].nunique() == pairs["product_id"].nunique()}
+                   if g["product_id"].nunique() == cells[1]}
         best = min(singles, key=singles.get) if singles else "-"
-        rows.append([pd.Timestamp(as_of).strftime("%Y-%m"), pairs["product_id"].nunique(), w_b, w_c,
-                     100 * (1 - w_c / w_b), f"{best} {singles.get(best, float('nan')):.3f}"])
-    print(bench.markdown_table(["as-of", "products", "WAPE baseline", "WAPE champion", "improvement %",
-                                "best single model covering all products"], rows))
+        rows.append(cells + [f"{best} {singles.get(best, float('nan')):.3f}"])
+    print(bench.markdown_table(["as-of", "products", "WAPE baseline", "WAPE ensemble", "improvement %",
+                                "WAPE champion", "improvement %", "best single model covering all products"], rows))
 
 
 def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int) -> None:
-    bench.section("P10-P90 coverage of the selected (champion) forecast (target 75-85 %)")
-    champ = scored[scored["model_name"] == "champion"]
-    loo = sum(r.loo_coverage for r in runs)
+    bench.section("P10-P90 coverage of the ensemble (selected by default) and the champion (target 75-85 %)")
+    loo_all = sum(r.loo_coverage for r in runs)
     rows = []
-    for h in [*range(1, horizon + 1), 0]:
-        part = champ if h == 0 else champ[champ["horizon"] == h]
-        cells: list[object] = [f"h{h}" if h else "all"]
-        shares = []
-        for column in ("actual", "actual_true"):
-            p = part[part[column].notna()]
-            inside = (p[column] >= p["p10"]) & (p[column] <= p["p90"])
-            shares.append(inside.mean())
-            cells += [len(p), 100 * inside.mean()]
-        rel = 100 * (part["p90"] - part["p10"]).sum() / part["actual"].abs().sum()
-        if h:
-            own = 100 * loo.loc[h, "hit"] / loo.loc[h, "n"] if h in loo.index else float("nan")
-        else:
-            own = 100 * loo["hit"].sum() / loo["n"].sum()
-        lo, hi = COVERAGE_TARGET
-        cells += [rel, own, all(lo <= x <= hi for x in shares)]
-        rows.append(cells)
-    print(bench.markdown_table(["horizon", "points (cleaned)", "coverage % vs cleaned", "points (truth)",
+    for chosen in DERIVED:
+        part_all = scored[scored["model_name"] == chosen]
+        loo = loo_all.xs(chosen, level="model_name") if chosen in loo_all.index.get_level_values(0) else None
+        for h in [*range(1, horizon + 1), 0]:
+            part = part_all if h == 0 else part_all[part_all["horizon"] == h]
+            cells: list[object] = [chosen, f"h{h}" if h else "all"]
+            shares = []
+            for column in ("actual", "actual_true"):
+                p = part[part[column].notna()]
+                inside = (p[column] >= p["p10"]) & (p[column] <= p["p90"])
+                shares.append(inside.mean())
+                cells += [len(p), 100 * inside.mean()]
+            rel = 100 * (part["p90"] - part["p10"]).sum() / part["actual"].abs().sum()
+            if loo is None:
+                own = float("nan")
+            elif h:
+                own = 100 * loo.loc[h, "hit"] / loo.loc[h, "n"] if h in loo.index else float("nan")
+            else:
+                own = 100 * loo["hit"].sum() / loo["n"].sum()
+            lo, hi = COVERAGE_TARGET
+            cells += [rel, own, all(lo <= x <= hi for x in shares)]
+            rows.append(cells)
+    print(bench.markdown_table(["forecast", "horizon", "points (cleaned)", "coverage % vs cleaned", "points (truth)",
                                 "coverage % vs truth", "band width % of actual", "pipeline's own LOO coverage %",
                                 "in 75-85 %"],
                                rows, digits=1))
@@ -241,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     H = config.horizon
     data = args.work / "data"
     paths = bench.DbtPaths(args.work / "dbt")
-    paths.prepare()
-    paths.output.unlink(missing_ok=True)
+    if not args.reuse_panels:
+        paths.prepare()
+        paths.output.unlink(missing_ok=True)
+    cache = args.work / "panels"
 
     print(f"# Accuracy benchmark: {args.products} products x {args.years} years, seed {args.seed}, "
           f"end date {args.end_date}, panel mode {args.panel_mode}")
@@ -254,13 +282,14 @@ def main(argv: list[str] | None = None) -> int:
 
     dbt_load: list[float] = []
     t0 = time.perf_counter()
-    latest = build_snapshot(paths, data / "raw", None, args.with_tests, dbt_load)
+    latest = build_snapshot(paths, data / "raw", None, args.with_tests, dbt_load, cache, args.reuse_panels)
     T = latest.as_of
     as_ofs = [bench.month_add(T, -(H + k)) for k in range(args.as_of_months)][::-1]
     snapshots = []
     for a in as_ofs:
         if args.panel_mode == "replay":
-            snapshots.append(build_snapshot(paths, data / "raw", a, args.with_tests, dbt_load))
+            snapshots.append(build_snapshot(paths, data / "raw", a, args.with_tests, dbt_load, cache,
+                                            args.reuse_panels))
         else:
             snapshots.append(bench.truncated_snapshot(latest, a))
     dbt_seconds = time.perf_counter() - t0
@@ -282,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = pd.concat([r.selection for r in runs])["champion_model"].value_counts(normalize=True)
     print("champions chosen (share of product x as-of): "
           + ", ".join(f"{m} {100 * s:.0f}%" for m, s in chosen.items()))
+    last = runs[-1].selection.assign(demand_class=lambda f: f["segment"].str.split("|").str[0])
+    members = last.groupby("demand_class")["ensemble_members"].agg(lambda m: m.value_counts().index[0])
+    print(f"ensemble members at {as_ofs[-1]:%Y-%m} (most common per demand class): "
+          + "; ".join(f"{c}: {m}" for c, m in members.items()))
 
     clean_table = bench.metric_table(scored, "actual")
     true_table = bench.metric_table(scored, "actual_true")
