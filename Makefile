@@ -76,3 +76,4 @@ monitor: deps
 
 clean:
 	rm -rf warehouse reports exports target logs data/raw data/truth test-output
+	mkdir -p warehouse exports && touch warehouse/.gitkeep exports/.gitkeep  # a plain dbt build needs them

@@ -181,6 +181,30 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
     assert changed_runs == {months[1]}
 
 
+def test_the_default_warehouse_and_export_folders_are_in_the_repository() -> None:
+    # DuckDB cannot create the file's folder: a fresh clone must already have it for a plain `dbt build`
+    tracked = subprocess.run(["git", "ls-files", "warehouse/.gitkeep", "exports/.gitkeep"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert tracked == ["exports/.gitkeep", "warehouse/.gitkeep"]
+
+
+def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, object],
+                                                          tmp_path: Path) -> None:
+    """What an analytics engineer types first: `dbt build` alone, no batch, on an empty warehouse."""
+    env = _environment(tmp_path, Path(replay["data"]))
+    (tmp_path / "warehouse").mkdir()  # DuckDB does not create folders: the repository ships warehouse/
+    (tmp_path / "exports").mkdir()
+    result = _dbt(["build"], env, tmp_path)
+    assert result.returncode == 0, _failures(result.stdout)
+    assert "ERROR=0" in result.stdout
+    with duckdb.connect(str(tmp_path / "warehouse" / "demand.duckdb"), read_only=True) as connection:
+        per_product = connection.execute(
+            "select count(*) from marts.fct_forecasts where is_selected group by product_id").fetchall()
+        results = connection.execute("select count(*) from elementary.elementary_test_results").fetchone()[0]
+    assert per_product and {n for (n,) in per_product} == {3}
+    assert results > 100  # dbt's and Elementary's test results were uploaded by the on-run-end hook
+
+
 def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, object]) -> None:
     """Inject a drop of the last week's loads and an extra raw column into a copy, then run the monitors."""
     tmp = Path(replay["tmp"]) / "monitoring"
