@@ -150,6 +150,11 @@ def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
         if config.stat_refit == "once":
             res = sf.forecast_arrays_multi(arrays, origins)
             specs = dict(sf.specs_)
+        elif config.stat_refit == "each":
+            # re-estimated at every origin: the reference the cheaper plans are measured against
+            parts = [sf.forecast_arrays_multi(arrays, [o]) for o in origins]
+            specs = dict(sf.specs_)
+            res = {m: np.concatenate([part[m] for part in parts], axis=1) for m in stat_models}
         else:
             res_bt = sf.forecast_arrays_multi(arrays, bt) if bt else {m: np.zeros((arrays.n_series, 0, H)) for m in stat_models}
             res_fin = sf.forecast_arrays_multi(arrays, final)
@@ -160,7 +165,11 @@ def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
             forecasts[name] = res[name]
             params = {k: v for k, v in sf.get_params().items() if k not in EXECUTION_PARAMS}
             params["models"] = list(stat_models)
-            params["estimated_at"] = str(arrays.months[origins[0]].date()) if config.stat_refit == "once" else "each backtest start and final origin"
+            params["estimated_at"] = {
+                "once": str(arrays.months[origins[0]].date()),
+                "final": "first backtest origin and final origin",
+                "each": "every origin",
+            }[config.stat_refit]
             params["chosen_specs"] = _spec_counts(specs.get(name, pd.Series(dtype=object)))
             params["n_fitted"] = sf.n_fitted_
             info[name] = base_info(params)

@@ -116,3 +116,26 @@ def test_refit_options_change_only_what_they_should(data, result):
     first = ga.index.get_level_values("cutoff_month") == ga.index.get_level_values("cutoff_month").min()
     np.testing.assert_allclose(ga[first].to_numpy(), gb.loc[ga[first].index].to_numpy())
     assert not np.allclose(ga[~first].to_numpy(), gb.loc[ga[~first].index].to_numpy())
+
+
+def test_re_estimating_at_every_origin_matches_once_at_the_first_and_leaks_nothing(data, result):
+    panel, profiles, as_of = data
+    each = run_forecasting(panel, profiles, as_of, CONFIG.replace(stat_refit="each"))
+    stat = lambda bt: bt[bt["model_name"].isin(["ets", "theta"])].set_index(  # noqa: E731
+        ["product_id", "model_name", "cutoff_month", "horizon"])["forecast"].sort_index()
+    a, b = stat(result.backtest), stat(each.backtest)
+    first = a.index.get_level_values("cutoff_month") == a.index.get_level_values("cutoff_month").min()
+    # the first cutoff is an estimation origin in both plans; later ones differ where re-estimated
+    np.testing.assert_allclose(a[first].to_numpy(), b.loc[a[first].index].to_numpy())
+    later = a[~first].index.intersection(b.index)
+    assert len(later) > 0 and not np.allclose(a.loc[later].to_numpy(), b.loc[later].to_numpy())
+    # no leakage: poisoning the months after a cutoff leaves that cutoff's forecasts unchanged
+    cutoff = as_of - pd.DateOffset(months=3)
+    poisoned = panel.copy()
+    poisoned.loc[poisoned["month"] > cutoff, "demand"] *= 50
+    other = run_forecasting(poisoned, profiles, as_of, CONFIG.replace(stat_refit="each"))
+    c = stat(other.backtest)
+    upto = b.index.get_level_values("cutoff_month") <= cutoff
+    assert upto.any()
+    np.testing.assert_allclose(b[upto].to_numpy(), c.loc[b[upto].index].to_numpy())
+    assert "every origin" in each.registry.set_index("model_name").loc["ets", "params_json"]
