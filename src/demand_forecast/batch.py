@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -108,6 +109,19 @@ def _read_summary(database: Path) -> dict[str, object]:
     return figures
 
 
+def _read_probe(database: Path) -> str:
+    """What a BI tool sees: time to read the whole wide forecast mart, and the warehouse's size."""
+    try:
+        size_mb = database.stat().st_size / 1e6
+        started = time.perf_counter()
+        with duckdb.connect(str(database), read_only=True) as connection:
+            rows = connection.execute("select * from marts.mart_forecast_wide").fetchall()
+        seconds = time.perf_counter() - started
+    except (OSError, duckdb.Error) as error:
+        return f"n/a ({error})"
+    return f"{size_mb:,.0f} MB file; mart_forecast_wide read in full: {len(rows):,} rows in {seconds:.2f} s"
+
+
 def run_batch(replay_months: int, as_of: str | None, skip_reports: bool) -> int:
     database = warehouse_path()
     database.parent.mkdir(parents=True, exist_ok=True)
@@ -151,6 +165,7 @@ def run_batch(replay_months: int, as_of: str | None, skip_reports: bool) -> int:
             run.summary_line(label, value)
         run.summary_line("dbt tests (last build)", results.tests_line() if results else "n/a")
         run.summary_line("warehouse", str(database))
+        run.summary_line("warehouse size and BI read", _read_probe(database))
         if not skip_reports:
             run.summary_line("Elementary report", str(reports / "elementary_report.html"))
             run.summary_line("dashboard", str(reports / "dashboard.html"))

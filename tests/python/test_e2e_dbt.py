@@ -103,6 +103,7 @@ def test_replay_gives_three_months_of_forecasts_and_two_of_accuracy(replay: dict
 def test_batch_prints_a_summary_and_writes_the_reports(replay: dict[str, object]) -> None:
     output = replay["output"]
     assert "products forecast" in output and "OK" in output
+    assert re.search(r"mart_forecast_wide read in full: [\d,]+ rows in [\d.]+ s", output)
     reports = Path(replay["tmp"]) / "reports"
     report = (reports / "elementary_report.html").read_text(errors="replace")
     assert len(report) > 1_000_000
