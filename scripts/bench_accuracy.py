@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--n-jobs", type=int, default=2, help="forecast worker processes")
     ap.add_argument("--bootstrap", type=int, default=2000, help="product resamples for the improvement interval")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/accuracy-<size>)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a ForecastConfig field of the project's config, e.g. --set stat_refit=each "
+                         "--set ensemble_pool=product (repeatable)")
     ap.add_argument("--reuse-panels", action="store_true",
                     help="read the panels of an earlier run from <work>/panels instead of building them with dbt "
                          "(for trying forecasting settings; the data and dbt project must not have changed)")
@@ -74,6 +77,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.work is None:
         args.work = Path(f"/tmp/bench/accuracy-{args.products}x{args.years}-s{args.seed}")
     return args
+
+
+def apply_overrides(config, overrides: list[str]):
+    """``FIELD=VALUE`` pairs onto a ForecastConfig, each value cast to the field's current type."""
+    changes = {}
+    for item in overrides:
+        field, sep, value = item.partition("=")
+        if not sep or not hasattr(config, field):
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with a ForecastConfig field")
+        current = getattr(config, field)
+        if isinstance(current, bool):
+            changes[field] = value.lower() in ("1", "true", "yes")
+        elif isinstance(current, (int, float)):
+            changes[field] = type(current)(value)
+        elif isinstance(current, tuple):
+            changes[field] = tuple(type(current[0])(v) if current else v for v in value.split(",") if v)
+        else:
+            changes[field] = value
+    if changes:
+        print("config overrides: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+    return config.replace(**changes)
 
 
 # --------------------------------------------------------------------------- building the panels
@@ -263,7 +287,7 @@ def print_cleaning(latest: bench.Snapshot, truth: pd.DataFrame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = bench.project_forecast_config(args.n_jobs)
+    config = apply_overrides(bench.project_forecast_config(args.n_jobs), args.overrides)
     H = config.horizon
     data = args.work / "data"
     paths = bench.DbtPaths(args.work / "dbt")
