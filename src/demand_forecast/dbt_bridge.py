@@ -51,9 +51,10 @@ def forecast_config(settings: Mapping[str, Any] | None) -> ForecastConfig:
     }
     if weights:
         values["baseline_weights"] = tuple(float(w) for w in weights)
-    pool = settings.get("ensemble_pool")
-    if isinstance(pool, str) and pool.strip() not in ("", "None"):
-        values["ensemble_pool"] = pool.strip()
+    for key in ("ensemble_pool", "stat_refit"):
+        value = settings.get(key)
+        if isinstance(value, str) and value.strip() not in ("", "None"):
+            values[key] = value.strip()
     models = settings.get("models")
     if isinstance(models, str) and models.strip():
         values["models"] = tuple(m.strip() for m in models.split(",") if m.strip())

@@ -19,6 +19,11 @@ def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
     assert config.baseline_weights == (0.6, 0.4)
     assert config.models == ("baseline", "ets")
     assert forecast_config({"models": ""}).models == forecast_config(None).models
+    chosen = forecast_config({"ensemble_pool": "segment", "stat_refit": "final"})
+    assert (chosen.ensemble_pool, chosen.stat_refit) == ("segment", "final")
+    assert (forecast_config({}).ensemble_pool, forecast_config({}).stat_refit) == ("class", "once")
+    with pytest.raises(ValueError, match="stat_refit"):
+        forecast_config({"stat_refit": "sometimes"})
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
