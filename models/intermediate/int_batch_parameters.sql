@@ -12,11 +12,35 @@ sales_lines as (
 -- a usable sale date: parsed, not before min_sale_date, not after the day the line was loaded
 valid_sale_dates as (
 
-    select sales_lines.sale_date
+    select
+        sales_lines.sale_date,
+        cast(sales_lines.loaded_at as date) as loaded_date,
     from sales_lines
     where
         sales_lines.sale_date >= date '{{ var("min_sale_date") }}'
         and sales_lines.sale_date <= cast(sales_lines.loaded_at as date)
+
+),
+
+latest_month as (
+
+    select cast(date_trunc('month', max(valid_sale_dates.sale_date)) as date) as month_start,
+    from valid_sale_dates
+
+),
+
+-- the latest month is complete when its last day has sales, or when lines of it were loaded after
+-- it ended (monthly totals dated on the 1st; a shop closed on the last day)
+latest_month_state as (
+
+    select
+        latest_month.month_start,
+        max(valid_sale_dates.sale_date) = last_day(latest_month.month_start)
+        or max(valid_sale_dates.loaded_date) > last_day(latest_month.month_start) as is_complete,
+    from latest_month
+    inner join valid_sale_dates
+        on valid_sale_dates.sale_date >= latest_month.month_start
+    group by latest_month.month_start
 
 ),
 
@@ -27,13 +51,12 @@ resolved_month as (
             {{ as_of_month_literal() }},
             -- last complete month in the data
             case
-                when max(valid_sale_dates.sale_date) = last_day(max(valid_sale_dates.sale_date))
-                    then cast(date_trunc('month', max(valid_sale_dates.sale_date)) as date)
-                else cast(date_trunc('month', max(valid_sale_dates.sale_date)) - interval 1 month as date)
+                when max(latest_month_state.is_complete) then max(latest_month_state.month_start)
+                else cast(max(latest_month_state.month_start) - interval 1 month as date)
             end
         ) as as_of_month,
         {{ as_of_month_literal() }} is not null as is_as_of_month_from_var,
-    from valid_sale_dates
+    from latest_month_state
 
 ),
 

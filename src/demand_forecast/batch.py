@@ -51,10 +51,12 @@ def month_add(month: dt.date, months: int) -> dt.date:
 
 
 def last_complete_month(raw: Path, today: dt.date | None = None) -> dt.date:
-    """The month of the latest valid sale date, if that date ends its month; else the month before.
+    """The month of the latest usable sale date if that month is complete, else the month before.
 
-    Mirrors the SQL default of the ``as_of_month`` var (macros/as_of.sql), read straight from the
-    raw files so the batch can plan its months before dbt runs.
+    A month is complete when its last day has sales or when lines of it were loaded after it ended
+    (monthly totals dated on the 1st). A usable sale date is not after the day its line was loaded
+    (nor after today). Mirrors the SQL default of the ``as_of_month`` var (int_batch_parameters),
+    read straight from the raw files so the batch can plan its months before dbt runs.
     """
     today = today or dt.date.today()
     fmt = os.environ.get("DEMAND_RAW_FORMAT", "parquet")
@@ -62,19 +64,29 @@ def last_complete_month(raw: Path, today: dt.date | None = None) -> dt.date:
         source = f"read_csv('{raw}/sales_lines/*.csv', header = true, all_varchar = true)"
     else:
         source = f"read_parquet('{raw}/sales_lines/*.parquet')"
+    lines = (f"select try_cast(sale_date as date) as sale_day, "
+             f"cast(try_cast(loaded_at as timestamp) as date) as loaded_day from {source}")
     with duckdb.connect() as connection:
         row = connection.execute(
-            f"select max(try_cast(sale_date as date)) from {source} "
-            "where try_cast(sale_date as date) <= ?",
+            f"""
+            with usable as (
+                select sale_day, loaded_day from ({lines})
+                where sale_day <= loaded_day and sale_day <= ?
+            ),
+            latest as (select date_trunc('month', max(sale_day)) as month_start from usable)
+            select
+                cast(latest.month_start as date),
+                max(usable.sale_day) = last_day(latest.month_start)
+                or max(usable.loaded_day) > last_day(latest.month_start)
+            from latest join usable on usable.sale_day >= latest.month_start
+            group by latest.month_start
+            """,
             [today],
         ).fetchone()
     if row is None or row[0] is None:
         raise SystemExit(f"No valid sale_date in {raw}/sales_lines: is the raw data there? (make data)")
-    latest: dt.date = row[0]
-    month = latest.replace(day=1)
-    if month_add(month, 1) - dt.timedelta(days=1) == latest:
-        return month
-    return month_add(month, -1)
+    month, complete = row
+    return month if complete else month_add(month, -1)
 
 
 def _dbt(*args: str) -> list[str]:
