@@ -12,8 +12,8 @@ What it does
 2. ``dbt run --select +int_forecast_metrics +int_forecast_selection`` (``--with-tests``: ``dbt build``, Elementary
    monitoring left out) on a fresh DuckDB file in ``<work>``: cleaning, monthly panel, profiles and
    the forecasting run with the project's settings. The as-of month is set to the end month
-   (``--vars as_of_month``): left empty, the batch would take the month before, because the importer
-   dates a monthly value on the first day of its month and that month does not look complete.
+   (``--vars as_of_month``); left empty it would be found too (the importer loads a month's value
+   on the first day of the next month, so the last month counts as complete).
 3. Prints, from ``int_forecast_backtest`` and ``int_forecast_metrics``, per model and horizon:
    pooled WAPE (sum|f-y| / sum|y| over all backtest points) and MASE (mean over series of each
    series' MASE, the competition's convention), each also relative to the seasonal naive model;
