@@ -246,6 +246,49 @@ def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, ob
                for test_type, _, status in flagged), flagged
 
 
+def test_elementary_flags_a_product_group_that_stops_selling(replay: dict[str, object]) -> None:
+    """Drop the last month's sales of the largest product group in a copy: the dimension monitor warns."""
+    tmp = Path(replay["tmp"]) / "group-loss"
+    shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
+    raw = tmp / "data" / "raw"
+    shutil.copytree(Path(replay["data"]) / "raw", raw)
+    last = replay["months"][-1]
+    lines_dir = raw / "sales_lines"
+    with duckdb.connect() as connection:
+        group = connection.execute(
+            f"select product_group from read_parquet('{raw}/products/*.parquet') "
+            "group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
+        kept = connection.execute(
+            f"""
+            select lines.* from read_parquet('{lines_dir}/*.parquet') as lines
+            where not (
+                try_cast(lines.sale_date as date) >= date '{last:%Y-%m-01}'
+                and lines.product_id in (select product_id from read_parquet('{raw}/products/*.parquet')
+                                         where product_group = '{group}')
+            )
+            """).fetchdf()
+    for part in lines_dir.glob("*.parquet"):
+        part.unlink()
+    with duckdb.connect() as connection:
+        connection.register("kept", kept)
+        connection.execute(f"copy kept to '{lines_dir}/part-00000.parquet' (format parquet)")
+    env = {**replay["env"], "DEMAND_RAW_DIR": str(raw),
+           "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
+    result = _dbt(["build", "--select", "+int_monthly_demand", "int_sales_lines_quarantined",
+                   "--exclude", "source:*", "--vars", json.dumps({"as_of_month": _month(last)})], env, tmp)
+    assert result.returncode == 0, _failures(result.stdout)
+    with duckdb.connect(str(tmp / "warehouse" / "demand.duckdb"), read_only=True) as connection:
+        status, test_id = connection.execute(
+            "select status, id from elementary.elementary_test_results "
+            "where test_short_name = 'dimension_anomalies' order by detected_at desc limit 1").fetchone()
+        rows = [json.loads(row) for (row,) in connection.execute(
+            "select result_row from elementary.test_result_rows where elementary_test_results_id = ?",
+            [test_id]).fetchall()]
+    assert status == "warn", result.stdout[-3000:]
+    flagged = {row["dimension_value"] for row in rows if row.get("is_anomalous")}
+    assert group in flagged, (group, flagged)
+
+
 def test_sanity_checks_stop_a_broken_forecast_table(replay: dict[str, object]) -> None:
     """Break the built month's selected forecasts in a copy, one product per rule, and run the sanity
     tests: each rule's test fails and stores exactly its product."""
