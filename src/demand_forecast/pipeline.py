@@ -193,6 +193,15 @@ def _discontinued_after(arrays: PanelArrays, profiles: pd.DataFrame | None) -> n
     return out
 
 
+def _members_by_class(selection: pd.DataFrame) -> dict[str, str]:
+    """The most common ensemble members of each demand class (the class-pooled choice)."""
+    if selection.empty:
+        return {}
+    classes = selection["segment"].astype(str).str.split("|").str[0]
+    common = selection.groupby(classes)["ensemble_members"].agg(lambda m: m.value_counts().sort_index().idxmax())
+    return {str(k): str(v) for k, v in common.sort_index().items()}
+
+
 def _version(name: str, params_json: str) -> str:
     digest = hashlib.sha1(f"{name}|{params_json}".encode()).hexdigest()[:10]
     return f"{name}-{__version__}-{digest}"
@@ -399,6 +408,7 @@ def run_forecasting(
                 "members": "best combination of up to `size` models per pool by pooled backtest WAPE"
                 if config.ensemble_pool != "product" else "best models of the product (or its segment) by backtest MAE/WAPE",
                 "chosen": {str(k): int(v) for k, v in selection["ensemble_members"].value_counts().sort_index().items()},
+                "members_by_class": _members_by_class(selection),
             }
             features: Any = []
         elif name == "champion":

@@ -130,6 +130,12 @@ def test_registry_rows(result):
     assert reg["model_version"].is_unique
     assert (reg["n_series"] > 0).all()
     assert (reg["fit_seconds"] >= 0).all()
+    ensemble = json.loads(reg.loc["ensemble", "params_json"])
+    assert ensemble["pool"] == "class"
+    classes = result.selection["segment"].str.split("|").str[0]
+    assert set(ensemble["members_by_class"]) == set(classes)
+    for cls, members in ensemble["members_by_class"].items():
+        assert members in set(result.selection.loc[classes == cls, "ensemble_members"])
 
 
 def test_same_input_and_seed_give_identical_frames(data, result):
