@@ -255,6 +255,25 @@ def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int
                                rows, digits=1))
 
 
+def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> None:
+    """Coverage and WAPE of the ensemble per demand class (the class each product had at its as-of)."""
+    bench.section("Ensemble per demand class: P10-P90 coverage and WAPE (vs cleaned demand)")
+    classes = pd.concat([r.selection[["product_id", "as_of_month", "segment"]] for r in runs], ignore_index=True)
+    classes["demand_class"] = classes["segment"].str.split("|").str[0]
+    part = scored[(scored["model_name"] == "ensemble") & scored["actual"].notna()].merge(
+        classes[["product_id", "as_of_month", "demand_class"]], on=["product_id", "as_of_month"], how="left")
+    baseline = scored[(scored["model_name"] == "baseline") & scored["actual"].notna()]
+    rows = []
+    for cls, g in part.groupby("demand_class"):
+        inside = (g["actual"] >= g["p10"]) & (g["actual"] <= g["p90"])
+        b = baseline.merge(g[["product_id", "as_of_month", "horizon"]], on=["product_id", "as_of_month", "horizon"])
+        rows.append([cls, g["product_id"].nunique(), len(g), 100 * inside.mean(),
+                     bench.wape_of(g["forecast"] - g["actual"], g["actual"]),
+                     bench.wape_of(b["forecast"] - b["actual"], b["actual"])])
+    print(bench.markdown_table(["demand class", "products", "points", "coverage %", "WAPE ensemble",
+                                "WAPE baseline"], rows, digits=3))
+
+
 def print_cleaning(latest: bench.Snapshot, truth: pd.DataFrame) -> None:
     bench.section("Cleaning quality: monthly raw sum (units_net) and cleaned demand vs true demand")
     panel = latest.panel.copy()
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     print_target(scored, not_beaten, args.bootstrap)
     print_per_as_of(scored)
     print_coverage(scored, runs, H)
+    print_coverage_by_class(scored, runs)
     print_cleaning(latest, truth)
     print(f"\nload average at the end: {bench.load_text()}")
     return 0

@@ -4,8 +4,12 @@ For every backtest point the *scaled residual* is ``r = (y - f) / s`` where
 ``s`` is the product's level at the cutoff (mean demand of the last 12
 months, at least 1 unit; see :func:`demand_forecast.backtest.interval_level`).
 Residuals are pooled by ``(model, horizon, demand class)``; a pool with fewer
-than ``min_pool`` residuals falls back to ``(model, horizon)`` and then to
-``(horizon)`` over all models.  With ``q_lo, q_hi`` the empirical quantiles
+than ``min_pool`` residuals falls back to ``(horizon, demand class)`` over all
+models, then to ``(model, horizon)`` and then to ``(horizon)``.  The class
+comes before the model in the fallback because it decides the size of the
+errors far more: new products, whose own pool is usually thin, took the
+bands of established series and covered 24-31 % instead of 80 % on later
+months before this order (README "Accuracy").  With ``q_lo, q_hi`` the empirical quantiles
 (default 10 % and 90 %) of the pool, a forecast ``f`` with level ``s`` gets::
 
     p50 = max(f, 0)                          # the point forecast
@@ -48,21 +52,34 @@ class QuantileTable:
 
     def lookup(self, model: np.ndarray, h: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Quantiles for points described by ``model, h, cls`` arrays (0 when no pool at all)."""
-        n_m, n_h, n_c = self.shape
-        keys = [(model * n_h + h) * n_c + cls, model * n_h + h, h]
+        keys = _pool_keys(np.asarray(model, np.int64), np.asarray(h, np.int64), np.asarray(cls, np.int64),
+                          self.shape)
         lo = np.zeros(len(model))
         hi = np.zeros(len(model))
         done = np.zeros(len(model), dtype=bool)
-        for lvl, key in enumerate(keys):
+        for lvl, (key, _) in enumerate(keys):
             ok = ~done & (self.count[lvl][key] >= self.min_pool)
             lo[ok] = self.lo[lvl][key[ok]]
             hi[ok] = self.hi[lvl][key[ok]]
             done |= ok
         # last resort: any non-empty horizon pool
-        rest = ~done & (self.count[2][keys[2]] > 0)
-        lo[rest] = self.lo[2][keys[2][rest]]
-        hi[rest] = self.hi[2][keys[2][rest]]
+        last = len(keys) - 1
+        key = keys[last][0]
+        rest = ~done & (self.count[last][key] > 0)
+        lo[rest] = self.lo[last][key[rest]]
+        hi[rest] = self.hi[last][key[rest]]
         return lo, hi
+
+
+def _pool_keys(model: np.ndarray, h: np.ndarray, cls: np.ndarray, shape: tuple[int, int, int]):
+    """``(key, size)`` of the pools in fallback order: (model, h, class), (h, class), (model, h), (h)."""
+    n_m, n_h, n_c = shape
+    return [
+        ((model * n_h + h) * n_c + cls, n_m * n_h * n_c),
+        (h * n_c + cls, n_h * n_c),
+        (model * n_h + h, n_m * n_h),
+        (h, n_h),
+    ]
 
 
 def _group_quantiles(key: np.ndarray, r: np.ndarray, size: int, q_lo: float, q_hi: float):
@@ -96,10 +113,8 @@ def fit_quantiles(
     model = np.asarray(model)[ok].astype(np.int64)
     h = np.asarray(h)[ok].astype(np.int64)
     cls = np.asarray(cls)[ok].astype(np.int64)
-    n_m, n_h, n_c = shape
-    keys = [((model * n_h + h) * n_c + cls, n_m * n_h * n_c), (model * n_h + h, n_m * n_h), (h, n_h)]
     lo, hi, cnt = [], [], []
-    for key, size in keys:
+    for key, size in _pool_keys(model, h, cls, shape):
         a, b, c = _group_quantiles(key, r, size, quantiles[0], quantiles[1])
         lo.append(a)
         hi.append(b)

@@ -131,6 +131,21 @@ def test_quantiles_per_pool_with_fallback():
     assert lo[1] == pytest.approx(np.quantile(pooled, 0.1)) and hi[1] == pytest.approx(np.quantile(pooled, 0.9))
 
 
+def test_a_thin_model_pool_borrows_its_class_before_other_classes():
+    rng = np.random.default_rng(3)
+    # class 0 (calm): model 0 has 200 residuals in [-1, 1]; class 4 (new, wild): model 0 has 5
+    # residuals, model 1 has 200 in [-10, 10]
+    r = np.concatenate([rng.uniform(-1, 1, 200), rng.uniform(-10, 10, 5), rng.uniform(-10, 10, 200)])
+    model = np.concatenate([np.zeros(200, int), np.zeros(5, int), np.ones(200, int)])
+    cls = np.concatenate([np.zeros(200, int), np.full(5, 4), np.full(200, 4)])
+    h = np.ones(len(r), int)
+    table = fit_quantiles(model, h, cls, r, shape=(2, 4, 5), quantiles=(0.1, 0.9), min_pool=30)
+    lo, hi = table.lookup(np.array([0]), np.array([1]), np.array([4]))
+    wild = np.concatenate([r[200:205], r[205:]])
+    assert lo[0] == pytest.approx(np.quantile(wild, 0.1)) and hi[0] == pytest.approx(np.quantile(wild, 0.9))
+    assert hi[0] - lo[0] > 10  # the calm class's model-0 band would be about 1.6 wide
+
+
 def test_leave_one_origin_out_bands_cover_about_80_percent():
     rng = np.random.default_rng(1)
     n = 6000
