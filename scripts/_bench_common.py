@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -489,8 +490,12 @@ def head_to_head(scored: pd.DataFrame, chosen: str, models: Iterable[str], actua
         if pairs.empty:
             continue
         w_chosen, w_model = paired_wapes(pairs)
+        # where the chosen forecast *is* that model on every shared point (e.g. cold start for new
+        # products), the comparison says so instead of yes/no
+        same = bool(np.allclose(pairs["forecast"].to_numpy(float), pairs["forecast_other"].to_numpy(float)))
         rows.append([m, len(pairs), pairs["product_id"].nunique(), w_model, w_chosen,
-                     100 * (1 - w_chosen / w_model) if w_model else float("nan"), w_chosen < w_model])
+                     100 * (1 - w_chosen / w_model) if w_model else float("nan"),
+                     "same forecast" if same else w_chosen < w_model])
     return rows
 
 

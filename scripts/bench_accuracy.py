@@ -181,7 +181,10 @@ def print_head_to_head(scored: pd.DataFrame, chosen: str) -> list[str]:
     bench.section(f"{chosen} against every single model, on the points both forecast (vs cleaned demand)")
     rows = bench.head_to_head(scored, chosen, ALL_MODELS)
     print(bench.markdown_table(bench.head_to_head_headers(chosen), rows))
-    return [row[0] for row in rows if not row[-1]]
+    same = [row[0] for row in rows if row[-1] == "same forecast"]
+    if same:
+        print(f"\n{chosen} is the forecast of {', '.join(same)} on every point they share (not counted as beaten)")
+    return [row[0] for row in rows if row[-1] is False]
 
 
 def print_target(scored: pd.DataFrame, not_beaten: dict[str, list[str]], n_boot: int) -> None:

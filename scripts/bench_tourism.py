@@ -136,7 +136,7 @@ def nested_evaluation(latest: bench.Snapshot, n_as_of: int, config) -> None:
         rows = bench.head_to_head(scored, chosen, singles)
         print(f"\n{chosen} against every single model on the same points:\n")
         print(bench.markdown_table(bench.head_to_head_headers(chosen), rows))
-        losers = [row[0] for row in rows if not row[-1]]
+        losers = [row[0] for row in rows if row[-1] is False]
         base = next((row for row in rows if row[0] == "baseline"), None)
         if base is not None:
             print(f"\n{chosen}: WAPE {base[5]:.1f} % below the baseline's (target >= 15 %); beats every single model: "

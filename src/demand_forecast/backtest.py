@@ -121,6 +121,7 @@ def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
             min_products=config.cold_start_min_products,
             profile_months=config.cold_start_profile_months,
             season_length=config.season_length,
+            launch_curve=config.cold_start_launch_curve,
         ),
     }
     for name in ALL_MODELS:

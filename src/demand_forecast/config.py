@@ -99,6 +99,8 @@ class ForecastConfig:
             own seasonal profile is used (else the all-products profile).
         cold_start_profile_months: months of history (per established product)
             used to estimate the seasonal profile.
+        cold_start_launch_curve: scale the launch level by the growth that
+            the group's past launches showed at the same age (ramp-up).
 
     Selection, ensemble, intervals
         min_selection_points: backtest points a product needs to get its own
@@ -113,7 +115,7 @@ class ForecastConfig:
             combination; smaller pools fall back (new products to
             ``new_product_ensemble``, others to ``"product"``).
         new_product_ensemble: members for new products whose pool is too
-            small to choose.
+            small to choose (default: cold start alone).
         ensemble_method: ``"mean"`` or ``"median"``.
         ensemble_as_candidate: the ensemble may be chosen as champion.
         interval_quantiles: lower and upper quantile of the band (0.1, 0.9).
@@ -148,12 +150,13 @@ class ForecastConfig:
 
     cold_start_min_products: int = 5
     cold_start_profile_months: int = 36
+    cold_start_launch_curve: bool = True
 
     min_selection_points: int = 6
     ensemble_pool: str = "class"
     ensemble_size: int = 3
     ensemble_min_pool_points: int = 150
-    new_product_ensemble: tuple[str, ...] = ("cold_start", "lightgbm")
+    new_product_ensemble: tuple[str, ...] = ("cold_start",)
     ensemble_method: str = "mean"
     ensemble_as_candidate: bool = True
     interval_quantiles: tuple[float, float] = (0.1, 0.9)

@@ -187,6 +187,26 @@ def test_cold_start_small_group_falls_back_to_all_products_profile():
     np.testing.assert_allclose(fc.loc["NEW"].to_numpy(), 12.0)
 
 
+def test_cold_start_follows_the_ramp_up_of_past_launches():
+    months = pd.date_range(end="2024-12-01", periods=36, freq="MS")
+    series = {f"E{i}": np.full(36, 40.0) for i in range(6)}  # established: flat profile
+    ramp = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 60.0, 60.0, 60.0])
+    for i in range(6):  # six past launches (under 12 months: not in the seasonal profile), ramping up
+        series[f"L{i}"] = np.concatenate([ramp, np.full(i % 3, 60.0)])
+    series["NEW"] = np.array([10.0, 20.0])  # two months old: launch level 15
+    model = ColdStart(H, min_history=6, min_products=5, profile_months=36)
+    fc = _forecasts(model, long_panel(series, end=months[-1]))
+    # past launches at age 2 (level 15) reached 30, 40, 50 in the next three months
+    np.testing.assert_allclose(fc.loc["NEW"].to_numpy(), [30.0, 40.0, 50.0], rtol=1e-9)
+    flat = _forecasts(ColdStart(H, min_history=6, min_products=5, launch_curve=False),
+                      long_panel(series, end=months[-1]))
+    np.testing.assert_allclose(flat.loc["NEW"].to_numpy(), 15.0)
+    # too few past launches: no curve (growth 1)
+    few = {k: v for k, v in series.items() if not k.startswith("L") or k in ("L0", "L1")}
+    np.testing.assert_allclose(_forecasts(ColdStart(H, min_history=6, min_products=5),
+                                          long_panel(few, end=months[-1])).loc["NEW"].to_numpy(), 15.0)
+
+
 # ---------------------------------------------------------------------------
 # statistical models: fixed-parameter re-filter == statsmodels
 # ---------------------------------------------------------------------------

@@ -237,9 +237,16 @@ def test_small_pools_fall_back_to_the_product_ranking_and_new_products_to_short_
     t = sel.table
     assert t.loc[0, "ensemble_members"] == "baseline,lightgbm"  # its own two best
     assert "the best models of this product's ranking (product level)" in t.loc[0, "ensemble_reason"]
-    assert t.loc[1, "ensemble_members"] == "lightgbm,cold_start"
-    assert "built for short histories" in t.loc[1, "ensemble_reason"]
+    assert t.loc[1, "ensemble_members"] == "cold_start"
+    assert t.loc[1, "ensemble_reason"] == ("cold_start alone: the default for new products (demand class new has "
+                                           "0 backtest points < 150, too few to choose)")
     np.testing.assert_allclose(sel.ensemble_final[1], 1.0)
+    final[1, 1] = 4.0  # lightgbm forecasts 4 for the new product, cold start 1
+    both = select_models(bt, names, final, seg_codes, seg_names, cls_codes, CLASSES, 3,
+                         config.replace(new_product_ensemble=("cold_start", "lightgbm")))
+    assert both.table.loc[1, "ensemble_members"] == "lightgbm,cold_start"
+    assert both.table.loc[1, "ensemble_reason"].startswith("mean of lightgbm+cold_start: the default for new")
+    np.testing.assert_allclose(both.ensemble_final[1], 2.5)
 
 
 def test_ensemble_pool_setting_is_validated():

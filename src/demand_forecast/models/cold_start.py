@@ -20,6 +20,20 @@ A product is *new* at an origin when it has between 1 and
     product has at least one full month; missing months (excluded from
     training) are always left out.
 
+``growth[g, a, h]`` -- the launch curve (``launch_curve=True``, default)
+    Products ramp up after launch, so the level of their first months
+    under-forecasts the next ones.  Every product launched inside the panel
+    whose first ``a + h`` months lie before the origin shows how demand
+    ``h`` months ahead compares with its launch level at age ``a`` (both
+    seasonally adjusted, the level computed as above)::
+
+        growth[g, a, h] = sum(adjusted demand at age a + h) / sum(launch level at age a)
+
+    over the group's past launches (all products' when the group has fewer
+    than ``min_products`` of them; 1 when there are fewer than that in
+    total), clipped to [0.25, 4].  The forecast is then
+    ``level * growth[g, a, h] * index[g, month_of_year(o + h)]``.
+
 Only columns ``<= origin`` are read, so the model is backtest-safe.
 """
 
@@ -45,12 +59,14 @@ class ColdStart(BaseForecaster):
         min_products: int = 5,
         profile_months: int = 36,
         season_length: int = 12,
+        launch_curve: bool = True,
     ) -> None:
         super().__init__(horizon)
         self.min_history = int(min_history)
         self.min_products = int(min_products)
         self.profile_months = int(profile_months)
         self.season_length = int(season_length)
+        self.launch_curve = bool(launch_curve)
 
     def seasonal_profiles(self, arrays: PanelArrays, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Profiles at ``origin``.
@@ -101,6 +117,55 @@ class ColdStart(BaseForecaster):
                     uses_own[g] = True
         return out, overall, uses_own
 
+    def _launch_level(self, arrays: PanelArrays, rows: np.ndarray, cols: np.ndarray,
+                      index: np.ndarray) -> np.ndarray:
+        """Seasonally adjusted launch level of ``rows`` over their columns ``cols`` (rows x k)."""
+        prof = index[arrays.group_codes[rows]]
+        moy = arrays.moy(cols) - 1
+        adjusted = arrays.y[rows[:, None], cols] / np.take_along_axis(prof, moy, axis=1)
+        part = arrays.partial[rows[:, None], cols]
+        observed = ~np.isnan(adjusted)
+        full = observed & ~part
+        use = np.where(full.any(axis=1)[:, None], full, observed)
+        return nan_mean(np.where(use, adjusted, np.nan))
+
+    def launch_growth(self, arrays: PanelArrays, origin: int, index: np.ndarray) -> np.ndarray:
+        """``(n_groups, min_history, horizon)`` growth after launch at ``origin`` (see module docstring).
+
+        Row ``a`` is the age in months at the forecast origin (1..min_history - 1; row 0 unused).
+        """
+        n_groups = len(arrays.group_names)
+        H, A = self.horizon, self.min_history
+        growth = np.ones((n_groups, A, H))
+        if not self.launch_curve or A < 2:
+            return growth
+        launched = np.nonzero(arrays.start >= 1)[0]  # first month inside the panel: a real launch
+        num = np.zeros((n_groups + 1, A, H))
+        den = np.zeros((n_groups + 1, A, H))
+        cnt = np.zeros((n_groups + 1, A, H))
+        for a in range(1, A):
+            for h in range(1, H + 1):
+                rows = launched[arrays.start[launched] + a - 1 + h <= origin]
+                if len(rows) == 0:
+                    continue
+                cols = arrays.start[rows][:, None] + np.arange(a)[None, :]
+                level = self._launch_level(arrays, rows, cols, index)
+                target_col = arrays.start[rows] + a - 1 + h
+                prof = index[arrays.group_codes[rows], arrays.moy(target_col) - 1]
+                target = arrays.y[rows, target_col] / prof
+                ok = np.isfinite(level) & np.isfinite(target) & (level > 0)
+                groups = arrays.group_codes[rows][ok]
+                for key, weights in ((num, target[ok]), (den, level[ok]), (cnt, None)):
+                    key[:n_groups, a, h - 1] += np.bincount(groups, weights=weights, minlength=n_groups)
+                    key[n_groups, a, h - 1] += weights.sum() if weights is not None else ok.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = num / den
+        overall = np.where((cnt[n_groups] >= self.min_products) & np.isfinite(ratio[n_groups]), ratio[n_groups], 1.0)
+        own = (cnt[:n_groups] >= self.min_products) & np.isfinite(ratio[:n_groups])
+        growth = np.where(own, ratio[:n_groups], overall[None, :, :])
+        growth[:, 0, :] = 1.0
+        return np.clip(growth, 0.25, 4.0)
+
     def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         for j, o in enumerate(origins):
@@ -109,6 +174,7 @@ class ColdStart(BaseForecaster):
             if len(young) == 0:
                 continue
             index, _, _ = self.seasonal_profiles(arrays, o)
+            growth = self.launch_growth(arrays, o, index)
             width = self.min_history
             win = window(arrays.y[young], o, width)
             part = window(arrays.partial[young].astype(np.float64), o, width) > 0
@@ -119,7 +185,9 @@ class ColdStart(BaseForecaster):
             full = observed & ~part
             use = np.where(full.any(axis=1)[:, None], full, observed)
             level = nan_mean(np.where(use, adjusted, np.nan))
+            age = hist[young]
             for h in range(1, self.horizon + 1):
                 target = arrays.moy(o + h) - 1
-                out[young, j, h - 1] = np.clip(level * prof[:, target], 0.0, None)
+                ramp = growth[arrays.group_codes[young], age, h - 1]
+                out[young, j, h - 1] = np.clip(level * ramp * prof[:, target], 0.0, None)
         return out
