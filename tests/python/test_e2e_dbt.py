@@ -206,28 +206,40 @@ def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, obje
     assert results > 100  # dbt's and Elementary's test results were uploaded by the on-run-end hook
 
 
-def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, object]) -> None:
-    """Inject a drop of the last week's loads and an extra raw column into a copy, then run the monitors."""
-    tmp = Path(replay["tmp"]) / "monitoring"
+def _copy_with_sales_lines(replay: dict[str, object], name: str, edit) -> tuple[Path, dict[str, str]]:
+    """Copy the replay's warehouse and raw data to ``name``; ``edit(connection, raw)`` returns the new
+    sales lines (a DataFrame), which replace the copy's. Returns the copy's folder and dbt environment."""
+    tmp = Path(replay["tmp"]) / name
     shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
     raw = tmp / "data" / "raw"
     shutil.copytree(Path(replay["data"]) / "raw", raw)
     lines_dir = raw / "sales_lines"
     with duckdb.connect() as connection:
-        lines = connection.execute(f"select * from read_parquet('{lines_dir}/*.parquet')").fetchdf()
-    last_load = pd.to_datetime(lines["loaded_at"]).max()
-    recent = pd.to_datetime(lines["loaded_at"]) > last_load - pd.Timedelta(days=4)
-    # keep one line in ten of the last four days' loads, and add a column the contract does not know
-    keep = ~recent | (lines.index.to_series() % 10 == 0)
-    changed = lines[keep].copy()
-    changed["sales_channel"] = "web"
+        lines = edit(connection, raw)
     for part in lines_dir.glob("*.parquet"):
         part.unlink()
     with duckdb.connect() as connection:
-        connection.register("changed", changed)
-        connection.execute(f"copy changed to '{lines_dir}/part-00000.parquet' (format parquet)")
+        connection.register("lines", lines)
+        connection.execute(f"copy lines to '{lines_dir}/part-00000.parquet' (format parquet)")
     env = {**replay["env"], "DEMAND_RAW_DIR": str(raw),
            "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
+    return tmp, env
+
+
+def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, object]) -> None:
+    """Inject a drop of the last week's loads and an extra raw column into a copy, then run the monitors."""
+
+    def edit(connection, raw: Path) -> pd.DataFrame:
+        lines = connection.execute(f"select * from read_parquet('{raw}/sales_lines/*.parquet')").fetchdf()
+        last_load = pd.to_datetime(lines["loaded_at"]).max()
+        recent = pd.to_datetime(lines["loaded_at"]) > last_load - pd.Timedelta(days=4)
+        # keep one line in ten of the last four days' loads, and add a column the contract does not know
+        keep = ~recent | (lines.index.to_series() % 10 == 0)
+        changed = lines[keep].copy()
+        changed["sales_channel"] = "web"
+        return changed
+
+    tmp, env = _copy_with_sales_lines(replay, "monitoring", edit)
     result = _dbt(["build", "--select", "base_raw__sales_lines", "source:raw.sales_lines"], env, tmp)
     output = result.stdout
     assert result.returncode != 0, "the schema change should fail the build"
@@ -248,32 +260,26 @@ def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, ob
 
 def test_elementary_flags_a_product_group_that_stops_selling(replay: dict[str, object]) -> None:
     """Drop the last month's sales of the largest product group in a copy: the dimension monitor warns."""
-    tmp = Path(replay["tmp"]) / "group-loss"
-    shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
-    raw = tmp / "data" / "raw"
-    shutil.copytree(Path(replay["data"]) / "raw", raw)
     last = replay["months"][-1]
-    lines_dir = raw / "sales_lines"
-    with duckdb.connect() as connection:
+    chosen: dict[str, str] = {}
+
+    def edit(connection, raw: Path) -> pd.DataFrame:
         group = connection.execute(
             f"select product_group from read_parquet('{raw}/products/*.parquet') "
             "group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
-        kept = connection.execute(
+        chosen["group"] = group
+        return connection.execute(
             f"""
-            select lines.* from read_parquet('{lines_dir}/*.parquet') as lines
+            select lines.* from read_parquet('{raw}/sales_lines/*.parquet') as lines
             where not (
                 try_cast(lines.sale_date as date) >= date '{last:%Y-%m-01}'
                 and lines.product_id in (select product_id from read_parquet('{raw}/products/*.parquet')
                                          where product_group = '{group}')
             )
             """).fetchdf()
-    for part in lines_dir.glob("*.parquet"):
-        part.unlink()
-    with duckdb.connect() as connection:
-        connection.register("kept", kept)
-        connection.execute(f"copy kept to '{lines_dir}/part-00000.parquet' (format parquet)")
-    env = {**replay["env"], "DEMAND_RAW_DIR": str(raw),
-           "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
+
+    tmp, env = _copy_with_sales_lines(replay, "group-loss", edit)
+    group = chosen["group"]
     # cautious: no test that also reads the (not rebuilt) forecasts of the copy
     result = _dbt(["build", "--select", "+int_monthly_demand", "int_sales_lines_quarantined",
                    "--exclude", "source:*", "--indirect-selection", "cautious",
