@@ -144,12 +144,17 @@ class ColdStart(BaseForecaster):
         den = np.zeros((n_groups + 1, A, H))
         cnt = np.zeros((n_groups + 1, A, H))
         for a in range(1, A):
+            # the launch level at age a is the same for every horizon: computed once, for the
+            # launches with at least one month after age a, then narrowed per horizon
+            rows_a = launched[arrays.start[launched] + a <= origin]
+            if len(rows_a) == 0:
+                continue
+            level_a = self._launch_level(arrays, rows_a, arrays.start[rows_a][:, None] + np.arange(a)[None, :], index)
             for h in range(1, H + 1):
-                rows = launched[arrays.start[launched] + a - 1 + h <= origin]
+                keep = arrays.start[rows_a] + a - 1 + h <= origin
+                rows, level = rows_a[keep], level_a[keep]
                 if len(rows) == 0:
                     continue
-                cols = arrays.start[rows][:, None] + np.arange(a)[None, :]
-                level = self._launch_level(arrays, rows, cols, index)
                 target_col = arrays.start[rows] + a - 1 + h
                 prof = index[arrays.group_codes[rows], arrays.moy(target_col) - 1]
                 target = arrays.y[rows, target_col] / prof
