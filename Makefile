@@ -29,11 +29,13 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test install deps data clean pytest monitor
+.PHONY: help run test test-fast lint install deps data clean pytest monitor
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
-	@echo "make test   - install and run every test (what CI runs)"
+	@echo "make test   - install and run every test (what CI runs): lint, then pytest"
+	@echo "make test-fast - package and SQL unit tests only (under a minute), no dbt build"
+	@echo "make lint   - ruff (lint + format check) and sqlfluff; fails on any finding"
 	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
 
@@ -56,16 +58,28 @@ data: $(STAMP)
 	@if [ -d "$(DEMAND_RAW_DIR)/sales_lines" ]; then \
 		echo "Raw data present in $(DEMAND_RAW_DIR) (make clean to regenerate)"; \
 	else \
-		$(PY) -m demand_forecast.datagen --out $(CURDIR)/data --products $(PRODUCTS) --years $(YEARS) --seed $(SEED); \
+		$(VENV)/bin/demand-forecast generate --out $(CURDIR)/data --products $(PRODUCTS) --years $(YEARS) --seed $(SEED); \
 	fi
 
 run: deps data
-	@$(PY) -m demand_forecast.batch run --replay-months $(REPLAY_MONTHS)
+	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS)
 
 pytest: deps
 	@scripts/run_tests.sh
 
-test: pytest
+# Lint: ruff on Python (lint and format), sqlfluff on the dbt SQL (dbt templater, duckdb dialect;
+# rules and reasons in .sqlfluff). Any finding fails.
+lint: deps
+	@echo "ruff check / ruff format --check ..."
+	@$(VENV)/bin/ruff check --no-cache . && $(VENV)/bin/ruff format --no-cache --check .
+	@echo "sqlfluff lint (models, tests, macros, analyses) ..."
+	@$(VENV)/bin/sqlfluff lint models tests macros analyses --disable-progress-bar 2>&1 \
+		| grep -v "^WARNING .*Skipped file .* because it is a macro" ; exit $${PIPESTATUS[0]}
+
+test: lint pytest
+
+test-fast: deps
+	@scripts/run_tests.sh -m "not slow"
 
 # Elementary's alerts on failed tests and anomalies of the last runs, to a Slack or Teams webhook.
 monitor: deps

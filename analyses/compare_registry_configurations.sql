@@ -6,8 +6,17 @@
 with registry as (
     select * from {{ ref('fct_model_registry') }}
 ),
-a as (select * from registry where config_hash = '{{ var("config_a", "") }}'),
-b as (select * from registry where config_hash = '{{ var("config_b", "") }}')
+
+a as (
+    select * from registry
+    where config_hash = '{{ var("config_a", "") }}'
+),
+
+b as (
+    select * from registry
+    where config_hash = '{{ var("config_b", "") }}'
+)
+
 select
     a.as_of_month,
     a.model_name,
@@ -21,9 +30,10 @@ select
     a.coverage_80 as coverage_a,
     b.coverage_80 as coverage_b,
     a.fit_seconds as fit_seconds_a,
-    b.fit_seconds as fit_seconds_b,
+    b.fit_seconds as fit_seconds_b
 from a
 inner join b
-    on a.as_of_month = b.as_of_month
-    and a.model_name = b.model_name
+    on
+        a.as_of_month = b.as_of_month
+        and a.model_name = b.model_name
 order by a.as_of_month, a.model_name

@@ -7,8 +7,9 @@ select
     round(total_forecast) as forecast_units,
     round(wape, 3) as wape,
     round(bias, 3) as bias,
-    round(coverage_p10_p90, 2) as coverage_p10_p90,
+    round(coverage_p10_p90, 2) as coverage_p10_p90
 from {{ ref('mart_accuracy_by_segment') }}
-where segment_type = 'product_group'
-    and forecast_month = (select max(forecast_month) from {{ ref('mart_accuracy_by_segment') }})
-order by horizon, wape desc
+where
+    segment_type = 'product_group'
+    and forecast_month = (select max(segments.forecast_month) from {{ ref('mart_accuracy_by_segment') }} as segments)
+order by horizon asc, wape desc

@@ -24,9 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,7 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # the command name (field 2) may hold spaces or brackets: split after its closing bracket
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         kids.setdefault(int(fields[1]), []).append(int(entry.name))
     return kids
 
@@ -104,7 +104,7 @@ class LoadSampler:
             if self._stop.wait(self.every):
                 break
 
-    def __enter__(self) -> "LoadSampler":
+    def __enter__(self) -> LoadSampler:
         self._thread.start()
         return self
 
@@ -121,8 +121,10 @@ def load_summary(samples: Sequence[float]) -> str:
     """``min / mean / max`` of 1-minute load-average samples."""
     if not samples:
         return "n/a"
-    return (f"1-min load average min {min(samples):.2f} / mean {sum(samples) / len(samples):.2f} / "
-            f"max {max(samples):.2f} ({len(samples)} samples, {os.cpu_count()} cores)")
+    return (
+        f"1-min load average min {min(samples):.2f} / mean {sum(samples) / len(samples):.2f} / "
+        f"max {max(samples):.2f} ({len(samples)} samples, {os.cpu_count()} cores)"
+    )
 
 
 @dataclass
@@ -163,10 +165,11 @@ def run_measured(
     command = [str(c) for c in command]
     peak = {"bytes": 0, "procs": 0}
     stop = threading.Event()
-    sink = open(output, "ab") if output else None
+    sink = open(output, "ab") if output else None  # noqa: SIM115 - closed after the process ends
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=dict(env) if env else None, cwd=cwd, stdout=sink,
-                            stderr=subprocess.STDOUT if sink else None)
+    proc = subprocess.Popen(
+        command, env=dict(env) if env else None, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT if sink else None
+    )
 
     samples: list[tuple[float, float]] = []
 
@@ -215,13 +218,30 @@ def tail(path: Path, lines: int = 30) -> str:
 # --------------------------------------------------------------------------- generator and dbt
 
 
-def generate_dataset(out: Path, products: int, years: int, seed: int, end_date: str,
-                     workers: int = 0, log: Path | None = None) -> RunStats:
-    """Run ``python -m demand_forecast.datagen`` into ``out`` (``out/raw``, ``out/truth``)."""
+def generate_dataset(
+    out: Path, products: int, years: int, seed: int, end_date: str, workers: int = 0, log: Path | None = None
+) -> RunStats:
+    """Run ``python -m demand_forecast.synthetic.datagen`` into ``out`` (``out/raw``, ``out/truth``)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "demand_forecast.datagen", "--out", str(out), "--products", str(products),
-               "--years", str(years), "--seed", str(seed), "--end-date", end_date, "--workers", str(workers),
-               "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "demand_forecast.cli",
+        "generate",
+        "--out",
+        str(out),
+        "--products",
+        str(products),
+        "--years",
+        str(years),
+        "--seed",
+        str(seed),
+        "--end-date",
+        end_date,
+        "--workers",
+        str(workers),
+        "--quiet",
+    ]
     stats = run_measured(command, env=env, cwd=REPO_DIR, output=log)
     if not stats.ok:
         raise SystemExit(f"data generation failed (exit {stats.returncode}); see {log}\n{tail(log) if log else ''}")
@@ -266,45 +286,76 @@ class DbtPaths:
 def dbt_env(paths: DbtPaths, raw_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment of a dbt run: the project's profile, our warehouse, raw folder and exports."""
     env = dict(os.environ)
-    env.update({
-        "DBT_PROFILES_DIR": str(REPO_DIR / "profiles"),
-        "DBT_PACKAGES_FOLDER": str(REPO_DIR / "dbt_packages"),
-        "DEMAND_DUCKDB_PATH": str(paths.database),
-        "DEMAND_RAW_DIR": str(raw_dir),
-        "DEMAND_EXPORT_DIR": str(paths.exports),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-        # as the Makefile: parallelism comes from the worker processes, numeric libraries single-threaded
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])),
-    })
+    env.update(
+        {
+            "DBT_PROFILES_DIR": str(REPO_DIR / "profiles"),
+            "DBT_PACKAGES_FOLDER": str(REPO_DIR / "dbt_packages"),
+            "DEMAND_DUCKDB_PATH": str(paths.database),
+            "DEMAND_RAW_DIR": str(raw_dir),
+            "DEMAND_EXPORT_DIR": str(paths.exports),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+            # as the Makefile: parallelism comes from the worker processes, numeric libraries single-threaded
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])),
+        }
+    )
     env.update(extra or {})
     return env
 
 
 def dbt_command(paths: DbtPaths, *args: str, variables: Mapping[str, object] | None = None) -> list[str]:
     """``dbt <args>`` for the project, with target and log paths under the benchmark's folder."""
-    command = [str(BIN_DIR / "dbt"), *args, "--project-dir", str(REPO_DIR),
-               "--target-path", str(paths.target), "--log-path", str(paths.logs)]
+    command = [
+        str(BIN_DIR / "dbt"),
+        *args,
+        "--project-dir",
+        str(REPO_DIR),
+        "--target-path",
+        str(paths.target),
+        "--log-path",
+        str(paths.logs),
+    ]
     if variables:
         command += ["--vars", json.dumps(dict(variables))]
     return command
 
 
-def run_dbt(paths: DbtPaths, raw_dir: Path, *args: str, variables: Mapping[str, object] | None = None,
-            check: bool = True, extra_env: Mapping[str, str] | None = None) -> RunStats:
+def run_dbt(
+    paths: DbtPaths,
+    raw_dir: Path,
+    *args: str,
+    variables: Mapping[str, object] | None = None,
+    check: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> RunStats:
     """Run dbt (output appended to ``paths.output``); on failure name the failing nodes."""
     with paths.output.open("a") as fh:
         fh.write(f"\n===== dbt {' '.join(args)} vars={json.dumps(dict(variables or {}))}\n")
-    stats = run_measured(dbt_command(paths, *args, variables=variables), env=dbt_env(paths, raw_dir, extra_env),
-                         cwd=REPO_DIR, output=paths.output)
+    stats = run_measured(
+        dbt_command(paths, *args, variables=variables),
+        env=dbt_env(paths, raw_dir, extra_env),
+        cwd=REPO_DIR,
+        output=paths.output,
+    )
     if check and not stats.ok:
-        failing = [f"{n.resource_type} {n.name}: {n.status}" for n in node_timings(paths.target).itertuples()
-                   if n.status in ("error", "fail", "runtime error")] if (paths.target / "run_results.json").exists() else []
-        raise SystemExit(f"dbt {' '.join(args)} failed (exit {stats.returncode}); see {paths.output}\n"
-                         + "\n".join(failing[:20]) + "\n" + tail(paths.output, 20))
+        failing = (
+            [
+                f"{n.resource_type} {n.name}: {n.status}"
+                for n in node_timings(paths.target).itertuples()
+                if n.status in ("error", "fail", "runtime error")
+            ]
+            if (paths.target / "run_results.json").exists()
+            else []
+        )
+        raise SystemExit(
+            f"dbt {' '.join(args)} failed (exit {stats.returncode}); see {paths.output}\n"
+            + "\n".join(failing[:20])
+            + "\n"
+            + tail(paths.output, 20)
+        )
     return stats
 
 
@@ -365,10 +416,6 @@ def read_frames(database: Path, queries: Mapping[str, str]) -> dict[str, pd.Data
 # --------------------------------------------------------------------------- nested (out-of-sample) evaluation
 
 
-def month_add(month: pd.Timestamp, k: int) -> pd.Timestamp:
-    return (pd.Timestamp(month).to_period("M") + k).to_timestamp()
-
-
 @dataclass
 class Snapshot:
     """What the pipeline saw at one as-of month: ``int_monthly_demand`` and ``int_series_profiles``."""
@@ -407,9 +454,9 @@ def forecasts_made_at(snap: Snapshot, config) -> AsOfRun:
     ensure_package_importable()
     import numpy as np
 
-    from demand_forecast.features import build_panel_arrays
-    from demand_forecast.metrics import mase_scale_at
-    from demand_forecast.pipeline import run_forecasting
+    from demand_forecast.forecasting.features import build_panel_arrays
+    from demand_forecast.forecasting.metrics import mase_scale_at
+    from demand_forecast.forecasting.pipeline import run_forecasting
 
     t0 = time.perf_counter()
     result = run_forecasting(snap.panel, snap.profiles, snap.as_of, config)
@@ -440,17 +487,20 @@ def attach_actuals(fc: pd.DataFrame, latest: Snapshot, truth: pd.DataFrame | Non
         ref = frame[["product_id", "month", value]].copy()
         ref["month"] = pd.to_datetime(ref["month"])
         last = ref.groupby("product_id")["month"].max()
-        out = out.merge(ref.rename(columns={"month": "forecast_month", value: column}),
-                        on=["product_id", "forecast_month"], how="left")
+        out = out.merge(
+            ref.rename(columns={"month": "forecast_month", value: column}),
+            on=["product_id", "forecast_month"],
+            how="left",
+        )
         ended = out[column].isna() & (out["forecast_month"] > out["product_id"].map(last))
         out.loc[ended, column] = 0.0
     return out
 
 
 def metric_table(scored: pd.DataFrame, actual: str = "actual") -> pd.DataFrame:
-    """``demand_forecast.metrics.summarise`` per model and horizon (horizon 0 = all horizons pooled)."""
+    """``demand_forecast.forecasting.metrics.summarise`` per model and horizon (horizon 0 = all horizons pooled)."""
     ensure_package_importable()
-    from demand_forecast.metrics import summarise
+    from demand_forecast.forecasting.metrics import summarise
 
     frame = scored.drop(columns=["actual"]).rename(columns={actual: "actual"}) if actual != "actual" else scored
     frame = frame[frame["actual"].notna()]
@@ -475,7 +525,9 @@ def wape_of(errors: pd.Series, y: pd.Series) -> float:
 
 def paired_wapes(pairs: pd.DataFrame) -> tuple[float, float]:
     """(WAPE of ``forecast``, WAPE of ``forecast_other``) on the same points."""
-    return wape_of(pairs["forecast"] - pairs["y"], pairs["y"]), wape_of(pairs["forecast_other"] - pairs["y"], pairs["y"])
+    return wape_of(pairs["forecast"] - pairs["y"], pairs["y"]), wape_of(
+        pairs["forecast_other"] - pairs["y"], pairs["y"]
+    )
 
 
 def head_to_head_headers(chosen: str) -> list[str]:
@@ -493,9 +545,17 @@ def head_to_head(scored: pd.DataFrame, chosen: str, models: Iterable[str], actua
         # where the chosen forecast *is* that model on every shared point (e.g. cold start for new
         # products), the comparison says so instead of yes/no
         same = bool(np.allclose(pairs["forecast"].to_numpy(float), pairs["forecast_other"].to_numpy(float)))
-        rows.append([m, len(pairs), pairs["product_id"].nunique(), w_model, w_chosen,
-                     100 * (1 - w_chosen / w_model) if w_model else float("nan"),
-                     "same forecast" if same else w_chosen < w_model])
+        rows.append(
+            [
+                m,
+                len(pairs),
+                pairs["product_id"].nunique(),
+                w_model,
+                w_chosen,
+                100 * (1 - w_chosen / w_model) if w_model else float("nan"),
+                "same forecast" if same else w_chosen < w_model,
+            ]
+        )
     return rows
 
 
@@ -542,16 +602,18 @@ def node_timings(target: Path) -> pd.DataFrame:
         resource_type = uid.split(".", 1)[0]
         node = lookup.get(uid, {"package_name": uid.split(".")[1] if "." in uid else None})
         times = [t for t in result.get("timing", []) if t.get("started_at") and t.get("completed_at")]
-        rows.append({
-            "unique_id": uid,
-            "name": str(node.get("name") or uid.split(".")[-1]),
-            "resource_type": resource_type,
-            "stage": _stage(resource_type, node),
-            "status": str(result.get("status")),
-            "seconds": float(result.get("execution_time") or 0.0),
-            "started": pd.to_datetime(min(t["started_at"] for t in times)) if times else pd.NaT,
-            "completed": pd.to_datetime(max(t["completed_at"] for t in times)) if times else pd.NaT,
-        })
+        rows.append(
+            {
+                "unique_id": uid,
+                "name": str(node.get("name") or uid.split(".")[-1]),
+                "resource_type": resource_type,
+                "stage": _stage(resource_type, node),
+                "status": str(result.get("status")),
+                "seconds": float(result.get("execution_time") or 0.0),
+                "started": pd.to_datetime(min(t["started_at"] for t in times)) if times else pd.NaT,
+                "completed": pd.to_datetime(max(t["completed_at"] for t in times)) if times else pd.NaT,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.attrs["elapsed_s"] = float(results.get("elapsed_time") or 0.0)
     return frame
@@ -571,7 +633,7 @@ def attributed_wall(nodes: pd.DataFrame) -> pd.Series:
     stages = timed["stage"].to_numpy()
     edges = sorted(set(starts) | set(ends))
     share: dict[str, float] = {}
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
         running = (starts <= lo) & (ends >= hi)
         if running.any():
             for stage in stages[running]:
@@ -597,7 +659,7 @@ def stage_peak_memory(nodes: pd.DataFrame, samples: Sequence[tuple[float, float]
     out = {}
     for stage, part in timed.groupby("stage"):
         mask = pd.Series(False, index=t.index)
-        for start, end in zip(part["started"], part["completed"]):
+        for start, end in zip(part["started"], part["completed"], strict=False):
             mask |= (t >= start.timestamp()) & (t <= end.timestamp())
         if mask.any():
             out[stage] = float(mb[mask].max())
@@ -632,7 +694,7 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], dig
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        parts = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))]
         return "| " + " | ".join(parts) + " |"
 
     rule = "|" + "|".join(":" + "-" * (w + 1) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"

@@ -5,7 +5,7 @@
 
 What it does
 ------------
-1. Generates a dataset with ``demand_forecast.datagen`` (fixed ``--end-date`` 2026-10-31, so the
+1. Generates a dataset with ``demand_forecast.synthetic.datagen`` (fixed ``--end-date`` 2026-10-31, so the
    run is reproducible) into ``<work>/data``; ``<work>`` defaults to ``/tmp/bench/accuracy-...``.
 2. Builds the monthly panel the way the pipeline does: ``dbt run --select +int_monthly_demand
    +int_series_profiles`` (``--with-tests``: ``dbt build``, Elementary monitoring excluded) into its
@@ -19,12 +19,13 @@ What it does
    and against the generator's true demand. Nothing scored was used to choose.
 4. Prints, pooled over all as-of months: WAPE, bias and MASE per model and horizon; the ensemble
    (selected by default) and the champion against every single model on the same points; the
-   issue target (chosen WAPE at least 15 % below the baseline's, with a product-bootstrap interval, and below every single model); the
-   P10-P90 coverage of the ensemble (the forecast selected by default) and of the champion per
-   horizon against cleaned and true demand (target 75-85 %); and the cleaning quality (mean absolute error of the raw monthly sum
-   ``units_net`` and of the cleaned ``demand`` against the true demand).
+   issue target (chosen WAPE at least 15 % below the baseline's, with a product-bootstrap interval,
+   and below every single model); the P10-P90 coverage of the ensemble (the forecast selected by
+   default) and of the champion per horizon against cleaned and true demand (target 75-85 %); and
+   the cleaning quality (mean absolute error of the raw monthly sum ``units_net`` and of the cleaned
+   ``demand`` against the true demand).
 
-Metrics follow ``demand_forecast.metrics`` (WAPE = sum|f-y| / sum|y|, bias = sum(f-y) / sum y,
+Metrics follow ``demand_forecast.forecasting.metrics`` (WAPE = sum|f-y| / sum|y|, bias = sum(f-y) / sum y,
 MASE scaled by the in-sample seasonal-naive MAE of each product's history up to A).
 """
 
@@ -39,10 +40,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench  # noqa: E402
+import _bench_common as bench
 
 bench.ensure_package_importable()
-from demand_forecast.config import ALL_MODELS  # noqa: E402
+from demand_forecast.forecasting.config import ALL_MODELS  # noqa: E402
+from demand_forecast.months import add_months  # noqa: E402
 
 DERIVED = ("ensemble", "champion")
 MODEL_ORDER = (*ALL_MODELS, *DERIVED)
@@ -61,18 +63,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=42, help="generator seed")
     ap.add_argument("--end-date", default="2026-10-31", help="last day of generated sales")
     ap.add_argument("--as-of-months", type=int, default=6, help="successive as-of months to pool")
-    ap.add_argument("--panel-mode", choices=["replay", "truncate"], default="replay",
-                    help="replay: one dbt run per as-of month (default); truncate: cut the latest panel")
+    ap.add_argument(
+        "--panel-mode",
+        choices=["replay", "truncate"],
+        default="replay",
+        help="replay: one dbt run per as-of month (default); truncate: cut the latest panel",
+    )
     ap.add_argument("--with-tests", action="store_true", help="dbt build (models + their tests) instead of dbt run")
     ap.add_argument("--n-jobs", type=int, default=2, help="forecast worker processes")
     ap.add_argument("--bootstrap", type=int, default=2000, help="product resamples for the improvement interval")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/accuracy-<size>)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a ForecastConfig field of the project's config, e.g. --set stat_refit=each "
-                         "--set ensemble_pool=product (repeatable)")
-    ap.add_argument("--reuse-panels", action="store_true",
-                    help="read the panels of an earlier run from <work>/panels instead of building them with dbt "
-                         "(for trying forecasting settings; the data and dbt project must not have changed)")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a ForecastConfig field of the project's config, e.g. --set stat_refit=each "
+        "--set ensemble_pool=product (repeatable)",
+    )
+    ap.add_argument(
+        "--reuse-panels",
+        action="store_true",
+        help="read the panels of an earlier run from <work>/panels instead of building them with dbt "
+        "(for trying forecasting settings; the data and dbt project must not have changed)",
+    )
     args = ap.parse_args(argv)
     if args.work is None:
         args.work = Path(f"/tmp/bench/accuracy-{args.products}x{args.years}-s{args.seed}")
@@ -103,8 +118,15 @@ def apply_overrides(config, overrides: list[str]):
 # --------------------------------------------------------------------------- building the panels
 
 
-def build_snapshot(paths: bench.DbtPaths, raw: Path, as_of: pd.Timestamp | None, with_tests: bool,
-                   load: list[float], cache: Path, reuse: bool) -> bench.Snapshot:
+def build_snapshot(
+    paths: bench.DbtPaths,
+    raw: Path,
+    as_of: pd.Timestamp | None,
+    with_tests: bool,
+    load: list[float],
+    cache: Path,
+    reuse: bool,
+) -> bench.Snapshot:
     """dbt-build the panel and profiles for ``as_of`` (None: the last complete month) and read them.
 
     Every snapshot is also written to ``cache`` (parquet); with ``reuse`` it is read from there.
@@ -116,8 +138,7 @@ def build_snapshot(paths: bench.DbtPaths, raw: Path, as_of: pd.Timestamp | None,
         if missing:
             raise SystemExit(f"--reuse-panels: {missing[0]} is missing; run once without --reuse-panels")
         frames = {key: pd.read_parquet(f) for key, f in files.items()}
-        return bench.Snapshot(pd.Timestamp(frames["batch"]["as_of_month"].iloc[0]), frames["panel"],
-                              frames["profiles"])
+        return bench.Snapshot(pd.Timestamp(frames["batch"]["as_of_month"].iloc[0]), frames["panel"], frames["profiles"])
     args = bench.selection_args(["int_monthly_demand", "int_series_profiles"], with_tests)
     variables = {"as_of_month": as_of.strftime("%Y-%m")} if as_of is not None else None
     stats = bench.run_dbt(paths, raw, *args, variables=variables)
@@ -137,8 +158,11 @@ def build_snapshot(paths: bench.DbtPaths, raw: Path, as_of: pd.Timestamp | None,
 
 def bootstrap_improvement(pairs: pd.DataFrame, n_boot: int, seed: int = 0) -> tuple[float, float]:
     """90 % percentile interval of 1 - WAPE(model)/WAPE(other), resampling products."""
-    per = pairs.assign(ae=(pairs["forecast"] - pairs["y"]).abs(),
-                       ae_o=(pairs["forecast_other"] - pairs["y"]).abs()).groupby("product_id")[["ae", "ae_o"]].sum()
+    per = (
+        pairs.assign(ae=(pairs["forecast"] - pairs["y"]).abs(), ae_o=(pairs["forecast_other"] - pairs["y"]).abs())
+        .groupby("product_id")[["ae", "ae_o"]]
+        .sum()
+    )
     if per.empty or n_boot <= 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
@@ -167,8 +191,10 @@ def print_metric_tables(clean: pd.DataFrame, true: pd.DataFrame, horizon: int) -
         return table[metric].get((m, h), float("nan"))
 
     bench.section("Out-of-sample WAPE per model and horizon (vs cleaned demand; last column vs true demand)")
-    rows = [[m, int(cell(clean, m, 0, "n"))] + [cell(clean, m, h, "wape") for h in hs + [0]]
-            + [cell(true, m, 0, "wape")] for m in models]
+    rows = [
+        [m, int(cell(clean, m, 0, "n"))] + [cell(clean, m, h, "wape") for h in hs + [0]] + [cell(true, m, 0, "wape")]
+        for m in models
+    ]
     print(bench.markdown_table(["model", "points", *[f"WAPE {c}" for c in cols], "WAPE all vs truth"], rows))
     for metric, title in (("bias", "bias (sum(f-y)/sum y; + = over-forecast)"), ("mase", "MASE (mean over points)")):
         bench.section(f"Out-of-sample {title} per model and horizon (vs cleaned demand)")
@@ -197,10 +223,35 @@ def print_target(scored: pd.DataFrame, not_beaten: dict[str, list[str]], n_boot:
             imp = 1 - w_c / w_b
             lo, hi = bootstrap_improvement(pairs, n_boot)
             beats = not not_beaten[chosen] if actual == "actual" else None
-            rows.append([chosen, label, len(pairs), w_b, w_c, 100 * imp, f"{100 * lo:.1f} .. {100 * hi:.1f}",
-                         imp >= TARGET_IMPROVEMENT, beats])
-    print(bench.markdown_table(["forecast", "actuals", "points", "WAPE baseline", "WAPE chosen", "improvement %",
-                                "90% CI % (products)", ">= 15 %", "beats every single model"], rows))
+            rows.append(
+                [
+                    chosen,
+                    label,
+                    len(pairs),
+                    w_b,
+                    w_c,
+                    100 * imp,
+                    f"{100 * lo:.1f} .. {100 * hi:.1f}",
+                    imp >= TARGET_IMPROVEMENT,
+                    beats,
+                ]
+            )
+    print(
+        bench.markdown_table(
+            [
+                "forecast",
+                "actuals",
+                "points",
+                "WAPE baseline",
+                "WAPE chosen",
+                "improvement %",
+                "90% CI % (products)",
+                ">= 15 %",
+                "beats every single model",
+            ],
+            rows,
+        )
+    )
     for chosen in DERIVED:
         if not_beaten[chosen]:
             print(f"\n{chosen} does not beat: {', '.join(not_beaten[chosen])}")
@@ -217,13 +268,28 @@ def print_per_as_of(scored: pd.DataFrame) -> None:
             if chosen == DERIVED[0]:
                 cells += [pairs["product_id"].nunique(), w_b]
             cells += [w_c, 100 * (1 - w_c / w_b)]
-        singles = {m: bench.wape_of(g["forecast"] - g["actual"], g["actual"])
-                   for m, g in part[part["model_name"].isin(ALL_MODELS) & part["actual"].notna()].groupby("model_name")
-                   if g["product_id"].nunique() == cells[1]}
+        singles = {
+            m: bench.wape_of(g["forecast"] - g["actual"], g["actual"])
+            for m, g in part[part["model_name"].isin(ALL_MODELS) & part["actual"].notna()].groupby("model_name")
+            if g["product_id"].nunique() == cells[1]
+        }
         best = min(singles, key=singles.get) if singles else "-"
         rows.append(cells + [f"{best} {singles.get(best, float('nan')):.3f}"])
-    print(bench.markdown_table(["as-of", "products", "WAPE baseline", "WAPE ensemble", "improvement %",
-                                "WAPE champion", "improvement %", "best single model covering all products"], rows))
+    print(
+        bench.markdown_table(
+            [
+                "as-of",
+                "products",
+                "WAPE baseline",
+                "WAPE ensemble",
+                "improvement %",
+                "WAPE champion",
+                "improvement %",
+                "best single model covering all products",
+            ],
+            rows,
+        )
+    )
 
 
 def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int) -> None:
@@ -252,10 +318,23 @@ def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int
             lo, hi = COVERAGE_TARGET
             cells += [rel, own, all(lo <= x <= hi for x in shares)]
             rows.append(cells)
-    print(bench.markdown_table(["forecast", "horizon", "points (cleaned)", "coverage % vs cleaned", "points (truth)",
-                                "coverage % vs truth", "band width % of actual", "pipeline's own LOO coverage %",
-                                "in 75-85 %"],
-                               rows, digits=1))
+    print(
+        bench.markdown_table(
+            [
+                "forecast",
+                "horizon",
+                "points (cleaned)",
+                "coverage % vs cleaned",
+                "points (truth)",
+                "coverage % vs truth",
+                "band width % of actual",
+                "pipeline's own LOO coverage %",
+                "in 75-85 %",
+            ],
+            rows,
+            digits=1,
+        )
+    )
 
 
 def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> None:
@@ -264,17 +343,28 @@ def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> 
     classes = pd.concat([r.selection[["product_id", "as_of_month", "segment"]] for r in runs], ignore_index=True)
     classes["demand_class"] = classes["segment"].str.split("|").str[0]
     part = scored[(scored["model_name"] == "ensemble") & scored["actual"].notna()].merge(
-        classes[["product_id", "as_of_month", "demand_class"]], on=["product_id", "as_of_month"], how="left")
+        classes[["product_id", "as_of_month", "demand_class"]], on=["product_id", "as_of_month"], how="left"
+    )
     baseline = scored[(scored["model_name"] == "baseline") & scored["actual"].notna()]
     rows = []
     for cls, g in part.groupby("demand_class"):
         inside = (g["actual"] >= g["p10"]) & (g["actual"] <= g["p90"])
         b = baseline.merge(g[["product_id", "as_of_month", "horizon"]], on=["product_id", "as_of_month", "horizon"])
-        rows.append([cls, g["product_id"].nunique(), len(g), 100 * inside.mean(),
-                     bench.wape_of(g["forecast"] - g["actual"], g["actual"]),
-                     bench.wape_of(b["forecast"] - b["actual"], b["actual"])])
-    print(bench.markdown_table(["demand class", "products", "points", "coverage %", "WAPE ensemble",
-                                "WAPE baseline"], rows, digits=3))
+        rows.append(
+            [
+                cls,
+                g["product_id"].nunique(),
+                len(g),
+                100 * inside.mean(),
+                bench.wape_of(g["forecast"] - g["actual"], g["actual"]),
+                bench.wape_of(b["forecast"] - b["actual"], b["actual"]),
+            ]
+        )
+    print(
+        bench.markdown_table(
+            ["demand class", "products", "points", "coverage %", "WAPE ensemble", "WAPE baseline"], rows, digits=3
+        )
+    )
 
 
 def print_cleaning(latest: bench.Snapshot, truth: pd.DataFrame) -> None:
@@ -299,8 +389,11 @@ def print_cleaning(latest: bench.Snapshot, truth: pd.DataFrame) -> None:
             error = part[column].to_numpy(np.float64) - y
             row += [np.abs(error).mean(), error.sum() / y.sum()]
         rows.append(row)
-    print(bench.markdown_table(["months", "count", "mean true", "MAE raw", "bias raw", "MAE cleaned",
-                                "bias cleaned"], rows))
+    print(
+        bench.markdown_table(
+            ["months", "count", "mean true", "MAE raw", "bias raw", "MAE cleaned", "bias cleaned"], rows
+        )
+    )
     print(f"\n(bias = sum(x - true) / sum true; {len(panel) - len(both)} panel rows without a truth row left out)")
 
 
@@ -318,11 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         paths.output.unlink(missing_ok=True)
     cache = args.work / "panels"
 
-    print(f"# Accuracy benchmark: {args.products} products x {args.years} years, seed {args.seed}, "
-          f"end date {args.end_date}, panel mode {args.panel_mode}")
+    print(
+        f"# Accuracy benchmark: {args.products} products x {args.years} years, seed {args.seed}, "
+        f"end date {args.end_date}, panel mode {args.panel_mode}"
+    )
     print(f"load average at start: {bench.load_text()}")
-    gen = bench.generate_dataset(data, args.products, args.years, args.seed, args.end_date,
-                                 log=args.work / "datagen.log")
+    gen = bench.generate_dataset(
+        data, args.products, args.years, args.seed, args.end_date, log=args.work / "datagen.log"
+    )
     print(f"generated in {gen.wall_s:.1f} s")
     truth = pd.read_parquet(data / "truth" / "true_monthly_demand.parquet")
 
@@ -330,37 +426,45 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     latest = build_snapshot(paths, data / "raw", None, args.with_tests, dbt_load, cache, args.reuse_panels)
     T = latest.as_of
-    as_ofs = [bench.month_add(T, -(H + k)) for k in range(args.as_of_months)][::-1]
+    as_ofs = [add_months(T, -(H + k)) for k in range(args.as_of_months)][::-1]
     snapshots = []
     for a in as_ofs:
         if args.panel_mode == "replay":
-            snapshots.append(build_snapshot(paths, data / "raw", a, args.with_tests, dbt_load, cache,
-                                            args.reuse_panels))
+            snapshots.append(
+                build_snapshot(paths, data / "raw", a, args.with_tests, dbt_load, cache, args.reuse_panels)
+            )
         else:
             snapshots.append(bench.truncated_snapshot(latest, a))
     dbt_seconds = time.perf_counter() - t0
-    print(f"dbt ({'build' if args.with_tests else 'run'} up to int_monthly_demand/int_series_profiles): "
-          f"{1 + (len(as_ofs) if args.panel_mode == 'replay' else 0)} runs in {dbt_seconds:.1f} s; "
-          f"{bench.load_summary(dbt_load)}")
-    print(f"last complete month T = {T:%Y-%m}; as-of months {as_ofs[0]:%Y-%m} .. {as_ofs[-1]:%Y-%m} "
-          f"(each scored on its next {H} months, all <= T)")
+    print(
+        f"dbt ({'build' if args.with_tests else 'run'} up to int_monthly_demand/int_series_profiles): "
+        f"{1 + (len(as_ofs) if args.panel_mode == 'replay' else 0)} runs in {dbt_seconds:.1f} s; "
+        f"{bench.load_summary(dbt_load)}"
+    )
+    print(
+        f"last complete month T = {T:%Y-%m}; as-of months {as_ofs[0]:%Y-%m} .. {as_ofs[-1]:%Y-%m} "
+        f"(each scored on its next {H} months, all <= T)"
+    )
 
     with bench.LoadSampler() as fc_load:
         runs = [bench.forecasts_made_at(snap, config) for snap in snapshots]
-    print(f"run_forecasting x {len(runs)}: {sum(r.seconds for r in runs):.1f} s (n_jobs {config.n_jobs}); "
-          f"{fc_load.summary()}")
+    print(
+        f"run_forecasting x {len(runs)}: {sum(r.seconds for r in runs):.1f} s (n_jobs {config.n_jobs}); "
+        f"{fc_load.summary()}"
+    )
     scored = bench.attach_actuals(pd.concat([r.forecasts for r in runs], ignore_index=True), latest, truth)
     dropped = scored["actual"].isna().sum()
     if dropped:
         print(f"{dropped} forecast points without a known actual are not scored")
 
     chosen = pd.concat([r.selection for r in runs])["champion_model"].value_counts(normalize=True)
-    print("champions chosen (share of product x as-of): "
-          + ", ".join(f"{m} {100 * s:.0f}%" for m, s in chosen.items()))
+    print("champions chosen (share of product x as-of): " + ", ".join(f"{m} {100 * s:.0f}%" for m, s in chosen.items()))
     last = runs[-1].selection.assign(demand_class=lambda f: f["segment"].str.split("|").str[0])
     members = last.groupby("demand_class")["ensemble_members"].agg(lambda m: m.value_counts().index[0])
-    print(f"ensemble members at {as_ofs[-1]:%Y-%m} (most common per demand class): "
-          + "; ".join(f"{c}: {m}" for c, m in members.items()))
+    print(
+        f"ensemble members at {as_ofs[-1]:%Y-%m} (most common per demand class): "
+        + "; ".join(f"{c}: {m}" for c, m in members.items())
+    )
 
     clean_table = bench.metric_table(scored, "actual")
     true_table = bench.metric_table(scored, "actual_true")

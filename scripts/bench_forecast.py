@@ -1,7 +1,7 @@
 """Benchmark of the forecasting package on a synthetic panel.
 
-Makes its own simple synthetic panel (independent of ``demand_forecast.datagen``)
-of N products, runs :func:`demand_forecast.pipeline.run_forecasting` once and
+Makes its own simple synthetic panel (independent of ``demand_forecast.synthetic.datagen``)
+of N products, runs :func:`demand_forecast.forecasting.pipeline.run_forecasting` once and
 prints per-stage seconds, peak memory, series per second and a per-model,
 per-horizon WAPE / MASE table of the backtest.
 
@@ -39,7 +39,9 @@ def make_panel(n_products: int, n_months: int = 60, as_of: str = "2025-12-01", s
     season = 1 + amp_g[group, None] * np.sin(2 * np.pi * moy[None, :] / 12 + phase_g[group, None])
     season *= rng.uniform(0.7, 1.3, n_products)[:, None] ** 0.5
 
-    kind = rng.choice(["smooth", "erratic", "intermittent", "lumpy", "new"], n_products, p=[0.45, 0.15, 0.20, 0.12, 0.08])
+    kind = rng.choice(
+        ["smooth", "erratic", "intermittent", "lumpy", "new"], n_products, p=[0.45, 0.15, 0.20, 0.12, 0.08]
+    )
     level = np.exp(rng.normal(3.2, 1.0, n_products))
     trend = rng.normal(0, 0.01, n_products)
     t = np.arange(n_months)
@@ -116,8 +118,10 @@ def accuracy_table(result) -> pd.DataFrame:
     wape = (agg["ae"] / agg["ay"]).unstack("horizon")
     met = result.metrics
     mase = met[met["horizon"] > 0].groupby(["model_name", "horizon"])["mase"].mean().unstack("horizon")
-    cov = met[met["horizon"] == 0].groupby("model_name").apply(
-        lambda d: np.average(d["coverage_80"].fillna(0), weights=d["n"]) if d["n"].sum() else np.nan
+    cov = (
+        met[met["horizon"] == 0]
+        .groupby("model_name")
+        .apply(lambda d: np.average(d["coverage_80"].fillna(0), weights=d["n"]) if d["n"].sum() else np.nan)
     )
     out = pd.concat({"WAPE": wape, "MASE(mean)": mase}, axis=1)
     out[("coverage_80", "all")] = cov
@@ -136,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-    from demand_forecast.config import ForecastConfig
-    from demand_forecast.pipeline import run_forecasting
+    from demand_forecast.forecasting.config import ForecastConfig
+    from demand_forecast.forecasting.pipeline import run_forecasting
 
     t0 = time.perf_counter()
     panel, profiles, as_of = make_panel(args.products, args.months, seed=args.data_seed)
@@ -150,18 +154,24 @@ def main(argv: list[str] | None = None) -> int:
     cpu1 = _cpu_seconds()
     self_mb, child_mb = _peak_mb()
 
-    print(f"products={args.products} months={args.months} rows={len(panel)} n_jobs={args.n_jobs} "
-          f"origins={args.origins} horizon={args.horizon}")
+    print(
+        f"products={args.products} months={args.months} rows={len(panel)} n_jobs={args.n_jobs} "
+        f"origins={args.origins} horizon={args.horizon}"
+    )
     print(f"synthetic data: {t_gen:.1f}s")
     print("stage seconds:")
     for k, v in result.timings.items():
         print(f"  {k:<22s}{v:8.2f}")
     print(f"total run_forecasting: {total:.1f}s   series/s: {args.products / total:.1f}")
-    print(f"cpu seconds: main process {cpu1[0] - cpu0[0]:.1f}, worker processes {cpu1[1] - cpu0[1]:.1f} "
-          f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"cpu seconds: main process {cpu1[0] - cpu0[0]:.1f}, worker processes {cpu1[1] - cpu0[1]:.1f} "
+        f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     print(f"peak RSS: main {self_mb:.0f} MB, largest worker {child_mb:.0f} MB")
-    print(f"output rows: backtest={len(result.backtest)} metrics={len(result.metrics)} "
-          f"forecasts={len(result.forecasts)} selection={len(result.selection)}")
+    print(
+        f"output rows: backtest={len(result.backtest)} metrics={len(result.metrics)} "
+        f"forecasts={len(result.forecasts)} selection={len(result.selection)}"
+    )
     print("champions:", result.selection["champion_model"].value_counts().to_dict())
     reg = result.registry.set_index("model_name")[["n_series", "wape", "mase", "bias", "coverage_80", "fit_seconds"]]
     print("registry:")

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from demand_forecast.datagen import generate
+from demand_forecast.synthetic.datagen import generate
 
 
 def _dir_size(path: Path) -> int:
@@ -42,8 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_generate_"))
     try:
         t0 = time.perf_counter()
-        manifest = generate(out, args.products, args.years, args.end_date, args.seed, args.fmt,
-                            args.chunk_size, args.workers, progress=True)
+        manifest = generate(
+            out,
+            args.products,
+            args.years,
+            args.end_date,
+            args.seed,
+            args.fmt,
+            args.chunk_size,
+            args.workers,
+            progress=True,
+        )
         wall = time.perf_counter() - t0
         rows = manifest["rows"]
         total = rows["sales_lines"] + rows["stock_snapshots"] + rows["products"]

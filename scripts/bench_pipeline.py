@@ -6,7 +6,7 @@
 
 What it measures
 ----------------
-1. ``python -m demand_forecast.datagen`` (N products x Y years, fixed end date) into
+1. ``python -m demand_forecast.synthetic.datagen`` (N products x Y years, fixed end date) into
    ``<work>/data`` -- ``generated in X s`` (skipped with ``--reuse-data`` when the data is there).
 2. ``dbt build`` with the project's normal selection (everything the monthly batch builds: SQL
    models, Python forecasting models, marts, dbt tests, Elementary models and tests; the
@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench  # noqa: E402
+import _bench_common as bench
 
 TARGET_SECONDS = 15 * 60
 TARGET_MEMORY_MB = 8 * 1024
@@ -54,11 +54,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=0, help="generator processes (0 = auto)")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/pipeline-<size>)")
     ap.add_argument("--reuse-data", action="store_true", help="keep the generated data of an earlier run")
-    ap.add_argument("--without-elementary", action="store_true",
-                    help="also time a build without Elementary (--exclude tag:monitoring package:elementary)")
+    ap.add_argument(
+        "--without-elementary",
+        action="store_true",
+        help="also time a build without Elementary (--exclude tag:monitoring package:elementary)",
+    )
     ap.add_argument("--top", type=int, default=12, help="slowest nodes to list")
-    ap.add_argument("--duckdb-memory", default=None,
-                    help="DuckDB memory_limit for the build (env DEMAND_DUCKDB_MEMORY; profile default 8GB)")
+    ap.add_argument(
+        "--duckdb-memory",
+        default=None,
+        help="DuckDB memory_limit for the build (env DEMAND_DUCKDB_MEMORY; profile default 8GB)",
+    )
     args = ap.parse_args(argv)
     if args.work is None:
         args.work = Path(f"/tmp/bench/pipeline-{args.products}x{args.years}-s{args.seed}")
@@ -71,10 +77,19 @@ def ensure_data(args: argparse.Namespace, data: Path) -> dict:
     if args.reuse_data and manifest_path.exists():
         print(f"generated: reusing {data}")
     else:
-        stats = bench.generate_dataset(data, args.products, args.years, args.seed, args.end_date,
-                                       workers=args.workers, log=args.work / "datagen.log")
-        print(f"generated in {stats.wall_s:.1f} s (cpu {stats.cpu_s:.0f} s, peak tree memory "
-              f"{stats.peak_tree_mb:,.0f} MB; {stats.load_summary()})")
+        stats = bench.generate_dataset(
+            data,
+            args.products,
+            args.years,
+            args.seed,
+            args.end_date,
+            workers=args.workers,
+            log=args.work / "datagen.log",
+        )
+        print(
+            f"generated in {stats.wall_s:.1f} s (cpu {stats.cpu_s:.0f} s, peak tree memory "
+            f"{stats.peak_tree_mb:,.0f} MB; {stats.load_summary()})"
+        )
     manifest = json.loads(manifest_path.read_text())
     params = manifest.get("parameters", {})
     found = (params.get("products"), params.get("years"), manifest.get("seed"), params.get("end_date"))
@@ -96,17 +111,40 @@ def stage_table(nodes: pd.DataFrame, stats: bench.RunStats) -> str:
         if part.empty:
             continue
         span = (part["completed"].max() - part["started"].min()).total_seconds()
-        rows.append([stage, len(part), part["seconds"].sum(), wall_share.get(stage, 0.0), span,
-                     peak.get(stage, float("nan")), int(part["status"].isin(BAD_STATUSES).sum())])
-    rows.append(["all nodes", len(nodes), nodes["seconds"].sum(), wall_share.sum(), nodes.attrs["elapsed_s"],
-                 stats.peak_tree_mb, int(nodes["status"].isin(BAD_STATUSES).sum())])
-    return bench.markdown_table(["stage", "nodes", "node s", "wall s (shared)", "span s", "peak MB while running",
-                                 "error/fail/skip"], rows, digits=1)
+        rows.append(
+            [
+                stage,
+                len(part),
+                part["seconds"].sum(),
+                wall_share.get(stage, 0.0),
+                span,
+                peak.get(stage, float("nan")),
+                int(part["status"].isin(BAD_STATUSES).sum()),
+            ]
+        )
+    rows.append(
+        [
+            "all nodes",
+            len(nodes),
+            nodes["seconds"].sum(),
+            wall_share.sum(),
+            nodes.attrs["elapsed_s"],
+            stats.peak_tree_mb,
+            int(nodes["status"].isin(BAD_STATUSES).sum()),
+        ]
+    )
+    return bench.markdown_table(
+        ["stage", "nodes", "node s", "wall s (shared)", "span s", "peak MB while running", "error/fail/skip"],
+        rows,
+        digits=1,
+    )
 
 
 def slowest_table(nodes: pd.DataFrame, top: int) -> str:
-    rows = [[n.name if len(n.name) <= 60 else n.name[:57] + "...", n.resource_type, n.stage, n.status, n.seconds]
-            for n in nodes.sort_values("seconds", ascending=False).head(top).itertuples()]
+    rows = [
+        [n.name if len(n.name) <= 60 else n.name[:57] + "...", n.resource_type, n.stage, n.status, n.seconds]
+        for n in nodes.sort_values("seconds", ascending=False).head(top).itertuples()
+    ]
     return bench.markdown_table(["node", "type", "stage", "status", "seconds"], rows, digits=1)
 
 
@@ -121,10 +159,14 @@ def build(args: argparse.Namespace, label: str, raw: Path, sales_lines: int, ext
     stats = bench.run_dbt(paths, raw, "build", *extra, check=False, extra_env=env)
     memory = f" (DuckDB memory_limit {args.duckdb_memory})" if args.duckdb_memory else ""
     bench.section(f"{label}: dbt build {' '.join(extra)}".rstrip() + memory)
-    print(f"dbt build in {stats.wall_s:.1f} s  (exit code {stats.returncode}; cpu {stats.cpu_s:.0f} s "
-          f"= {stats.cpu_s / stats.wall_s:.2f} cores busy on average)")
-    print(f"peak memory of the dbt process tree: {stats.peak_tree_mb:,.0f} MB "
-          f"({stats.peak_tree_processes} processes at the peak); largest single process {stats.max_process_mb:,.0f} MB")
+    print(
+        f"dbt build in {stats.wall_s:.1f} s  (exit code {stats.returncode}; cpu {stats.cpu_s:.0f} s "
+        f"= {stats.cpu_s / stats.wall_s:.2f} cores busy on average)"
+    )
+    print(
+        f"peak memory of the dbt process tree: {stats.peak_tree_mb:,.0f} MB "
+        f"({stats.peak_tree_processes} processes at the peak); largest single process {stats.max_process_mb:,.0f} MB"
+    )
     print(f"while it ran: {stats.load_summary()}")
     print(f"sales lines: {sales_lines:,} -> {sales_lines / stats.wall_s:,.0f} lines/s over the whole build")
     db_mb = paths.database.stat().st_size / 1024**2 if paths.database.exists() else float("nan")
@@ -137,14 +179,21 @@ def build(args: argparse.Namespace, label: str, raw: Path, sales_lines: int, ext
     if not prep.empty:
         prep_span = (prep["completed"].max() - prep["started"].min()).total_seconds()
         prep_nodes = prep["seconds"].sum()
-        print(f"preparation (staging + intermediate SQL): {sales_lines / prep_nodes:,.0f} sales lines/s over its "
-              f"node seconds ({prep_nodes:.1f} s), {sales_lines / prep_span:,.0f} over its span ({prep_span:.1f} s)")
-    print(f"dbt's own elapsed time: {nodes.attrs['elapsed_s']:.1f} s (the rest of the wall time is start-up and parsing)\n")
+        print(
+            f"preparation (staging + intermediate SQL): {sales_lines / prep_nodes:,.0f} sales lines/s over its "
+            f"node seconds ({prep_nodes:.1f} s), {sales_lines / prep_span:,.0f} over its span ({prep_span:.1f} s)"
+        )
+    print(
+        f"dbt's own elapsed time: {nodes.attrs['elapsed_s']:.1f} s "
+        "(the rest of the wall time is start-up and parsing)\n"
+    )
     print(stage_table(nodes, stats))
     if stats.memory_samples:
         when, mb = max(stats.memory_samples, key=lambda s: s[1])
-        print(f"\nat the polled memory peak ({mb:,.0f} MB) dbt was running: "
-              f"{', '.join(bench.running_at(nodes, when)) or 'no node (start-up, parsing or hooks)'}")
+        print(
+            f"\nat the polled memory peak ({mb:,.0f} MB) dbt was running: "
+            f"{', '.join(bench.running_at(nodes, when)) or 'no node (start-up, parsing or hooks)'}"
+        )
     print(f"\nslowest {args.top} nodes:\n")
     print(slowest_table(nodes, args.top))
     failed = nodes[nodes["status"].isin(["error", "fail", "runtime error"])]
@@ -153,8 +202,10 @@ def build(args: argparse.Namespace, label: str, raw: Path, sales_lines: int, ext
         print(bench.tail(paths.output, 25))
     verdict_time = "yes" if stats.wall_s < TARGET_SECONDS else "NO"
     verdict_mem = "yes" if stats.peak_tree_mb < TARGET_MEMORY_MB else "NO"
-    print(f"\ntarget: under 15 min -> {verdict_time} ({stats.wall_s / 60:.1f} min); "
-          f"under 8 GB -> {verdict_mem} ({stats.peak_tree_mb / 1024:.2f} GB)")
+    print(
+        f"\ntarget: under 15 min -> {verdict_time} ({stats.wall_s / 60:.1f} min); "
+        f"under 8 GB -> {verdict_mem} ({stats.peak_tree_mb / 1024:.2f} GB)"
+    )
     return stats.ok
 
 
@@ -162,14 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "data"
-    print(f"# Pipeline benchmark: {args.products:,} products x {args.years} years, seed {args.seed}, "
-          f"end date {args.end_date}")
+    print(
+        f"# Pipeline benchmark: {args.products:,} products x {args.years} years, seed {args.seed}, "
+        f"end date {args.end_date}"
+    )
     print(f"load average at start: {bench.load_text()}")
     manifest = ensure_data(args, data)
     rows = manifest.get("rows", {})
     sales_lines = int(rows.get("sales_lines", 0))
-    print(f"raw rows: {sales_lines:,} sales lines, {int(rows.get('stock_snapshots', 0)):,} stock snapshots, "
-          f"{int(rows.get('products', 0)):,} products")
+    print(
+        f"raw rows: {sales_lines:,} sales lines, {int(rows.get('stock_snapshots', 0)):,} stock snapshots, "
+        f"{int(rows.get('products', 0)):,} products"
+    )
     ok = build(args, "full", data / "raw", sales_lines, [])
     if args.without_elementary:
         ok = build(args, "no-elementary", data / "raw", sales_lines, list(bench.MONITORING_EXCLUDE)) and ok

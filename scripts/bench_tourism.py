@@ -36,10 +36,22 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench  # noqa: E402
+import _bench_common as bench
 
-MODEL_ORDER = ("baseline", "seasonal_naive", "sba", "tsb", "ets", "theta", "lightgbm", "cold_start",
-               "ensemble", "champion")
+from demand_forecast.months import add_months
+
+MODEL_ORDER = (
+    "baseline",
+    "seasonal_naive",
+    "sba",
+    "tsb",
+    "ets",
+    "theta",
+    "lightgbm",
+    "cold_start",
+    "ensemble",
+    "champion",
+)
 REFERENCE = "seasonal_naive"
 
 QUERIES = {
@@ -68,11 +80,20 @@ def import_tourism(args: argparse.Namespace, data: Path) -> None:
     if args.reuse_data and (data / "raw" / "sales_lines").is_dir():
         print(f"data: reusing {data / 'raw'}")
         return
-    command = [sys.executable, str(bench.REPO_DIR / "scripts" / "fetch_tourism.py"), "--out", str(data),
-               "--end-month", args.end_month]
+    command = [
+        sys.executable,
+        str(bench.REPO_DIR / "scripts" / "fetch_tourism.py"),
+        "--out",
+        str(data),
+        "--end-month",
+        args.end_month,
+    ]
     if args.limit:
         command += ["--limit", str(args.limit)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(bench.SRC_DIR), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(bench.SRC_DIR), os.environ.get("PYTHONPATH")])),
+    }
     log = args.work / "fetch_tourism.log"
     log.unlink(missing_ok=True)
     stats = bench.run_measured(command, env=env, cwd=bench.REPO_DIR, output=log)
@@ -112,12 +133,13 @@ def relative_table(title: str, values: pd.DataFrame, counts: pd.Series) -> None:
 def nested_evaluation(latest: bench.Snapshot, n_as_of: int, config) -> None:
     """Forecasts made at earlier as-of months, scored on the months after them (see the docstring)."""
     H = config.horizon
-    as_ofs = [bench.month_add(latest.as_of, -(H + k)) for k in range(n_as_of)][::-1]
+    as_ofs = [add_months(latest.as_of, -(H + k)) for k in range(n_as_of)][::-1]
     with bench.LoadSampler() as load:
         runs = [bench.forecasts_made_at(bench.truncated_snapshot(latest, a), config) for a in as_ofs]
     scored = bench.attach_actuals(pd.concat([r.forecasts for r in runs], ignore_index=True), latest)
-    bench.section(f"Nested out-of-sample: forecasts made at {as_ofs[0]:%Y-%m} .. {as_ofs[-1]:%Y-%m} "
-                  f"for the next {H} months")
+    bench.section(
+        f"Nested out-of-sample: forecasts made at {as_ofs[0]:%Y-%m} .. {as_ofs[-1]:%Y-%m} for the next {H} months"
+    )
     print(f"run_forecasting x {len(runs)}: {sum(r.seconds for r in runs):.1f} s; {load.summary()}\n")
     table = bench.metric_table(scored)
     ref = table.loc[(REFERENCE, 0)] if (REFERENCE, 0) in table.index else None
@@ -126,11 +148,31 @@ def nested_evaluation(latest: bench.Snapshot, n_as_of: int, config) -> None:
         if (m, 0) not in table.index:
             continue
         r = table.loc[(m, 0)]
-        rows.append([m, int(r["n"]), *(table["wape"].get((m, h), float("nan")) for h in range(1, H + 1)), r["wape"],
-                     r["wape"] / ref["wape"] if ref is not None else float("nan"), r["mase"],
-                     r["mase"] / ref["mase"] if ref is not None else float("nan")])
-    print(bench.markdown_table(["model", "points", *[f"WAPE h{h}" for h in range(1, H + 1)], "WAPE all",
-                                f"WAPE / {REFERENCE}", "MASE (mean over points)", f"MASE / {REFERENCE}"], rows))
+        rows.append(
+            [
+                m,
+                int(r["n"]),
+                *(table["wape"].get((m, h), float("nan")) for h in range(1, H + 1)),
+                r["wape"],
+                r["wape"] / ref["wape"] if ref is not None else float("nan"),
+                r["mase"],
+                r["mase"] / ref["mase"] if ref is not None else float("nan"),
+            ]
+        )
+    print(
+        bench.markdown_table(
+            [
+                "model",
+                "points",
+                *[f"WAPE h{h}" for h in range(1, H + 1)],
+                "WAPE all",
+                f"WAPE / {REFERENCE}",
+                "MASE (mean over points)",
+                f"MASE / {REFERENCE}",
+            ],
+            rows,
+        )
+    )
     singles = [m for m in MODEL_ORDER if m not in ("ensemble", "champion")]
     for chosen in ("champion", "ensemble"):
         rows = bench.head_to_head(scored, chosen, singles)
@@ -139,15 +181,20 @@ def nested_evaluation(latest: bench.Snapshot, n_as_of: int, config) -> None:
         losers = [row[0] for row in rows if row[-1] is False]
         base = next((row for row in rows if row[0] == "baseline"), None)
         if base is not None:
-            print(f"\n{chosen}: WAPE {base[5]:.1f} % below the baseline's (target >= 15 %); beats every single model: "
-                  f"{'yes' if not losers else 'no (not ' + ', '.join(losers) + ')'}")
+            print(
+                f"\n{chosen}: WAPE {base[5]:.1f} % below the baseline's (target >= 15 %); beats every single model: "
+                f"{'yes' if not losers else 'no (not ' + ', '.join(losers) + ')'}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = args.work / "data"
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"# Tourism monthly benchmark (end month {args.end_month}{f', first {args.limit} series' if args.limit else ''})")
+    print(
+        f"# Tourism monthly benchmark (end month {args.end_month}"
+        f"{f', first {args.limit} series' if args.limit else ''})"
+    )
     print(f"load average at start: {bench.load_text()}")
     import_tourism(args, data)
 
@@ -155,10 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     paths.prepare(fresh_database=True)
     paths.output.unlink(missing_ok=True)
     models = ["int_forecast_metrics", "int_forecast_selection"]
-    stats = bench.run_dbt(paths, data / "raw", *bench.selection_args(models, args.with_tests),
-                          variables={"as_of_month": args.end_month}, check=not args.with_tests)
-    print(f"dbt {'build' if args.with_tests else 'run'} up to int_forecast_metrics in {stats.wall_s:.1f} s "
-          f"(exit {stats.returncode}; peak tree memory {stats.peak_tree_mb:,.0f} MB; {stats.load_summary()})")
+    stats = bench.run_dbt(
+        paths,
+        data / "raw",
+        *bench.selection_args(models, args.with_tests),
+        variables={"as_of_month": args.end_month},
+        check=not args.with_tests,
+    )
+    print(
+        f"dbt {'build' if args.with_tests else 'run'} up to int_forecast_metrics in {stats.wall_s:.1f} s "
+        f"(exit {stats.returncode}; peak tree memory {stats.peak_tree_mb:,.0f} MB; {stats.load_summary()})"
+    )
     if not stats.ok:
         failed = bench.node_timings(paths.target)
         failed = failed[failed["status"].isin(["error", "fail", "runtime error"])]
@@ -166,13 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     frames = bench.read_frames(paths.database, QUERIES)
     bt, met, sel, panel = frames["backtest"], frames["metrics"], frames["selection"], frames["panel"]
     as_of = pd.Timestamp(frames["batch"]["as_of_month"].iloc[0])
-    print(f"as-of month {as_of:%Y-%m}; {panel['product_id'].nunique()} series, {len(panel):,} series-months; "
-          f"backtest cutoffs {pd.to_datetime(bt['cutoff_month']).min():%Y-%m} .. "
-          f"{pd.to_datetime(bt['cutoff_month']).max():%Y-%m}, {len(bt):,} scored points")
+    print(
+        f"as-of month {as_of:%Y-%m}; {panel['product_id'].nunique()} series, {len(panel):,} series-months; "
+        f"backtest cutoffs {pd.to_datetime(bt['cutoff_month']).min():%Y-%m} .. "
+        f"{pd.to_datetime(bt['cutoff_month']).max():%Y-%m}, {len(bt):,} scored points"
+    )
     changed = panel["demand"] != panel["units_net"]
-    print(f"cleaning: {int(changed.sum())} series-months changed ({int(panel['is_outlier_adjusted'].sum())} "
-          f"outlier-capped), units removed {panel['units_outlier_capped'].sum() / panel['units_net'].sum():.2%} "
-          f"of all units")
+    print(
+        f"cleaning: {int(changed.sum())} series-months changed ({int(panel['is_outlier_adjusted'].sum())} "
+        f"outlier-capped), units removed {panel['units_outlier_capped'].sum() / panel['units_net'].sum():.2%} "
+        f"of all units"
+    )
 
     counts = bt.groupby("model_name")["product_id"].nunique()
     relative_table("Backtest WAPE per model and horizon (pooled over series and origins)", pooled_wape(bt), counts)

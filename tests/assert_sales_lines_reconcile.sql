@@ -10,7 +10,7 @@ batch as (
 
 raw_in_scope as (
 
-    select count(*) as line_count,
+    select count(*) as line_count
     from {{ ref('stg_raw__sales_lines') }} as sales_lines
     cross join batch
     where {{ sales_line_in_scope('sales_lines', 'batch') }}
@@ -19,7 +19,7 @@ raw_in_scope as (
 
 accepted as (
 
-    select count(*) as line_count,
+    select count(*) as line_count
     from {{ ref('int_sales_lines_validated') }} as validated
     where validated.reject_reason is null
 
@@ -27,7 +27,7 @@ accepted as (
 
 quarantined as (
 
-    select count(*) as line_count,
+    select count(*) as line_count
     from {{ ref('int_sales_lines_quarantined') }}
 
 )
@@ -35,8 +35,8 @@ quarantined as (
 select
     raw_in_scope.line_count as raw_in_scope_lines,
     accepted.line_count as accepted_lines,
-    quarantined.line_count as quarantined_lines,
+    quarantined.line_count as quarantined_lines
 from raw_in_scope
 cross join accepted
 cross join quarantined
-where raw_in_scope.line_count <> accepted.line_count + quarantined.line_count
+where raw_in_scope.line_count != accepted.line_count + quarantined.line_count

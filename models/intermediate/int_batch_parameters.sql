@@ -14,7 +14,7 @@ valid_sale_dates as (
 
     select
         sales_lines.sale_date,
-        cast(sales_lines.loaded_at as date) as loaded_date,
+        cast(sales_lines.loaded_at as date) as loaded_date
     from sales_lines
     where
         sales_lines.sale_date >= date '{{ var("min_sale_date") }}'
@@ -24,7 +24,7 @@ valid_sale_dates as (
 
 latest_month as (
 
-    select cast(date_trunc('month', max(valid_sale_dates.sale_date)) as date) as month_start,
+    select cast(date_trunc('month', max(valid_sale_dates.sale_date)) as date) as month_start
     from valid_sale_dates
 
 ),
@@ -36,10 +36,10 @@ latest_month_state as (
     select
         latest_month.month_start,
         max(valid_sale_dates.sale_date) = last_day(latest_month.month_start)
-        or max(valid_sale_dates.loaded_date) > last_day(latest_month.month_start) as is_complete,
+        or max(valid_sale_dates.loaded_date) > last_day(latest_month.month_start) as is_complete
     from latest_month
     inner join valid_sale_dates
-        on valid_sale_dates.sale_date >= latest_month.month_start
+        on latest_month.month_start <= valid_sale_dates.sale_date
     group by latest_month.month_start
 
 ),
@@ -55,7 +55,7 @@ resolved_month as (
                 else cast(max(latest_month_state.month_start) - interval 1 month as date)
             end
         ) as as_of_month,
-        {{ as_of_month_literal() }} is not null as is_as_of_month_from_var,
+        {{ as_of_month_literal() }} is not null as is_as_of_month_from_var
     from latest_month_state
 
 ),
@@ -69,7 +69,7 @@ parameters as (
         cast(last_day(resolved_month.as_of_month) as timestamp)
         + to_days({{ var('load_grace_days') }} + 1)
         - to_microseconds(1) as load_cutoff_ts,
-        resolved_month.is_as_of_month_from_var,
+        resolved_month.is_as_of_month_from_var
     from resolved_month
 
 ),
@@ -77,7 +77,7 @@ parameters as (
 -- first month of usable sales known at the as-of: no panel starts before it
 first_month as (
 
-    select cast(date_trunc('month', min(sales_lines.sale_date)) as date) as data_first_month,
+    select cast(date_trunc('month', min(sales_lines.sale_date)) as date) as data_first_month
     from sales_lines
     cross join parameters
     where
@@ -94,7 +94,7 @@ final as (
         parameters.as_of_month_end,
         parameters.load_cutoff_ts,
         first_month.data_first_month,
-        parameters.is_as_of_month_from_var,
+        parameters.is_as_of_month_from_var
     from parameters
     cross join first_month
 

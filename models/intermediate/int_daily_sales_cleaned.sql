@@ -46,7 +46,7 @@ daily as (
         sum(greatest(-validated.quantity, 0)) as units_returned,
         sum(validated.quantity) as units_net,
         sum(validated.quantity * validated.unit_price) as revenue,
-        count(*) as line_count,
+        count(*) as line_count
     from validated
     where validated.reject_reason is null
     group by validated.product_id, validated.sale_date
@@ -60,7 +60,7 @@ trailing_stats as (
         daily.*,
         row_number() over trailing_window as day_index,
         max(daily.units_net) over trailing_window as window_max_units,
-        count(*) over trailing_window as window_sale_days,
+        count(*) over trailing_window as window_sale_days
     from daily
     window trailing_window as (
         partition by daily.product_id
@@ -75,7 +75,7 @@ candidates as (
     select
         trailing_stats.product_id,
         trailing_stats.sale_date,
-        trailing_stats.day_index,
+        trailing_stats.day_index
     from trailing_stats
     where
         trailing_stats.units_net >= {{ var('outlier_min_units') }}
@@ -90,7 +90,7 @@ candidate_windows as (
     select
         candidates.product_id,
         candidates.sale_date,
-        window_days.units_net,
+        window_days.units_net
     from candidates
     inner join trailing_stats as window_days
         on
@@ -105,7 +105,7 @@ candidate_medians as (
     select
         candidate_windows.product_id,
         candidate_windows.sale_date,
-        median(candidate_windows.units_net) as rolling_median,
+        median(candidate_windows.units_net) as rolling_median
     from candidate_windows
     group by candidate_windows.product_id, candidate_windows.sale_date
 
@@ -117,7 +117,7 @@ candidate_levels as (
         candidate_medians.product_id,
         candidate_medians.sale_date,
         candidate_medians.rolling_median,
-        median(abs(candidate_windows.units_net - candidate_medians.rolling_median)) as rolling_mad,
+        median(abs(candidate_windows.units_net - candidate_medians.rolling_median)) as rolling_mad
     from candidate_medians
     inner join candidate_windows
         on
@@ -135,7 +135,7 @@ flagged as (
         candidate_levels.rolling_mad,
         candidate_levels.rolling_median
         + {{ var('outlier_mad_threshold') }} * greatest(1.4826 * candidate_levels.rolling_mad, 1.0)
-            as outlier_threshold,
+            as outlier_threshold
     from trailing_stats
     left join candidate_levels
         on
@@ -149,7 +149,7 @@ stockout_days as (
 
     select distinct
         snapshots.product_id,
-        snapshots.snapshot_date,
+        snapshots.snapshot_date
     from snapshots
     cross join batch
     where
@@ -190,7 +190,7 @@ final as (
         ) as units_capped,
 
         -- stock
-        stockout_days.product_id is not null as is_stockout_day,
+        stockout_days.product_id is not null as is_stockout_day
 
     from flagged
     left join stockout_days

@@ -37,7 +37,7 @@ sales_bounds as (
     select
         monthly_sales.product_id,
         min(monthly_sales.month) as first_sale_month,
-        max(monthly_sales.month) as last_sale_month,
+        max(monthly_sales.month) as last_sale_month
     from monthly_sales
     group by monthly_sales.product_id
 
@@ -62,7 +62,7 @@ product_bounds as (
                 batch.as_of_month,
                 greatest(cast(date_trunc('month', products.discontinued_date) as date), sales_bounds.last_sale_month)
             )
-        end as last_month,
+        end as last_month
     from products
     cross join batch
     left join sales_bounds
@@ -76,7 +76,7 @@ spine as (
     select
         product_bounds.*,
         cast(unnest(generate_series(product_bounds.first_month, product_bounds.last_month, interval 1 month)) as date)
-            as month,
+            as month
     from product_bounds
     where product_bounds.first_month <= product_bounds.last_month
 
@@ -102,7 +102,7 @@ joined as (
         coalesce(stockout_months.is_stockout_month, false) as is_stockout_month,
         (spine.launch_date > spine.month and spine.launch_date <= last_day(spine.month))
         or (spine.discontinued_date >= spine.month and spine.discontinued_date < last_day(spine.month))
-            as is_partial_month,
+            as is_partial_month
     from spine
     left join monthly_sales
         on
@@ -134,7 +134,7 @@ rates as (
             partition by joined.product_id
             order by joined.month
             rows between {{ var('imputation_trailing_months') }} preceding and 1 preceding
-        ) as trailing_daily_rate,
+        ) as trailing_daily_rate
     from joined
 
 ),
@@ -156,16 +156,18 @@ final as (
 
         -- target
         {%- if policy == 'impute' %}
-        cast(
-            case
-                when rates.is_stockout_month and coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) is not null
-                    then greatest(
-                        rates.observed_demand,
-                        coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) * rates.selling_days
-                    )
-                else rates.observed_demand
-            end as double
-        ) as demand,
+            cast(
+                case
+                    when
+                        rates.is_stockout_month
+                        and coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) is not null
+                        then greatest(
+                            rates.observed_demand,
+                            coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) * rates.selling_days
+                        )
+                    else rates.observed_demand
+                end as double
+            ) as demand,
         {%- else %}
         cast(rates.observed_demand as double) as demand,
         {%- endif %}
@@ -185,14 +187,14 @@ final as (
         cast(rates.units_outlier_capped > 0 as boolean) as is_outlier_adjusted,
         cast(
             {%- if policy == 'impute' %}
-            rates.is_stockout_month and coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) is not null
+                rates.is_stockout_month and coalesce(rates.in_stock_daily_rate, rates.trailing_daily_rate) is not null
             {%- else %}
             false
             {%- endif %}
             as boolean
         ) as is_imputed,
         cast(coalesce(rates.is_partial_month, false) as boolean) as is_partial_month,
-        cast({{ 'rates.is_stockout_month' if policy == 'exclude' else 'false' }} as boolean) as exclude_from_training,
+        cast({{ 'rates.is_stockout_month' if policy == 'exclude' else 'false' }} as boolean) as exclude_from_training
 
     from rates
 

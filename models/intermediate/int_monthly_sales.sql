@@ -23,7 +23,7 @@ monthly as (
         cast(coalesce(sum(daily.units_capped) filter (where not daily.is_stockout_day), 0) as double)
             as units_capped_in_stock,
         cast(count(*) as integer) as sale_days,
-        cast(count(*) filter (where daily.is_outlier) as integer) as outlier_days,
+        cast(count(*) filter (where daily.is_outlier) as integer) as outlier_days
     from daily
     group by daily.product_id, daily.sale_month
 

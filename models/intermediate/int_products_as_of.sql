@@ -22,7 +22,7 @@ latest as (
     where products.product_id is not null
     qualify row_number() over (
         partition by products.product_id
-        order by products.loaded_at desc nulls last, products.launch_date, products.product_name
+        order by products.loaded_at desc nulls last, products.launch_date asc, products.product_name asc
     ) = 1
 
 ),
@@ -39,7 +39,7 @@ final as (
             when latest.discontinued_date <= batch.as_of_month_end then latest.discontinued_date
         end as discontinued_date,
         latest.list_price,
-        latest.loaded_at,
+        latest.loaded_at
     from latest
     cross join batch
 

@@ -24,7 +24,7 @@ quarantined as (
         validated.quantity_raw,
         validated.unit_price_raw,
         validated.loaded_at_raw,
-        validated.as_of_month,
+        validated.as_of_month
     from validated
     where validated.reject_reason is not null
 

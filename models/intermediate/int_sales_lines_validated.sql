@@ -42,7 +42,7 @@ in_scope as (
             sales_lines.product_id_raw,
             sales_lines.quantity_raw,
             sales_lines.unit_price_raw
-        ) as content_hash,
+        ) as content_hash
     from sales_lines
     cross join batch
     where {{ sales_line_in_scope('sales_lines', 'batch') }}
@@ -54,7 +54,7 @@ in_scope as (
 -- window sort of every line.
 repeated_hashes as (
 
-    select in_scope.content_hash,
+    select in_scope.content_hash
     from in_scope
     group by in_scope.content_hash
     having count(*) > 1
@@ -65,7 +65,7 @@ numbered as (
 
     select
         in_scope.*,
-        1 as occurrence_number,
+        1 as occurrence_number
     from in_scope
     anti join repeated_hashes
         on in_scope.content_hash = repeated_hashes.content_hash
@@ -82,7 +82,7 @@ numbered as (
                 in_scope.quantity_raw,
                 in_scope.unit_price_raw
             order by in_scope.loaded_at nulls last, in_scope.loaded_at_raw
-        ) as occurrence_number,
+        ) as occurrence_number
     from in_scope
     semi join repeated_hashes
         on in_scope.content_hash = repeated_hashes.content_hash
@@ -136,7 +136,7 @@ validated as (
                 then 'bad_price'
             when numbered.quantity = 0 then 'zero_quantity'
         end as reject_reason,
-        batch.as_of_month,
+        batch.as_of_month
 
     from numbered
     cross join batch

@@ -29,7 +29,7 @@ ranked as (
 
     select
         panel.*,
-        row_number() over (partition by panel.product_id order by panel.month desc) as months_back,
+        row_number() over (partition by panel.product_id order by panel.month desc) as months_back
     from panel
 
 ),
@@ -49,7 +49,7 @@ stats as (
         stddev_pop(ranked.demand) filter (where not ranked.exclude_from_training and ranked.demand > 0)
             as stddev_nonzero_demand,
         avg(ranked.demand) filter (where ranked.months_back <= 12) as mean_demand_12m,
-        max(ranked.demand) as max_monthly_demand,
+        max(ranked.demand) as max_monthly_demand
     from ranked
     group by ranked.product_id
 
@@ -60,7 +60,7 @@ measures as (
     select
         stats.*,
         stats.training_months / nullif(stats.demand_months, 0) as adi,
-        power(stats.stddev_nonzero_demand / nullif(stats.mean_nonzero_demand, 0), 2) as cv2,
+        power(stats.stddev_nonzero_demand / nullif(stats.mean_nonzero_demand, 0), 2) as cv2
     from stats
 
 ),
@@ -87,9 +87,9 @@ final as (
         cast(
             case
                 when measures.history_months < {{ var('min_history_months') }} then 'new'
-                when coalesce(measures.adi, 'infinity'::double) < 1.32 and coalesce(measures.cv2, 0) < 0.49
+                when coalesce(measures.adi, cast('infinity' as double)) < 1.32 and coalesce(measures.cv2, 0) < 0.49
                     then 'smooth'
-                when coalesce(measures.adi, 'infinity'::double) < 1.32 then 'erratic'
+                when coalesce(measures.adi, cast('infinity' as double)) < 1.32 then 'erratic'
                 when coalesce(measures.cv2, 0) < 0.49 then 'intermittent'
                 else 'lumpy'
             end as varchar
@@ -104,7 +104,7 @@ final as (
 
         -- level
         cast(measures.mean_demand_12m as double) as mean_demand_12m,
-        cast(measures.max_monthly_demand as double) as max_monthly_demand,
+        cast(measures.max_monthly_demand as double) as max_monthly_demand
 
     from measures
     cross join batch

@@ -29,11 +29,13 @@ monthly as (
         cast(date_trunc('month', snapshots.snapshot_date) as date) as month,
         -- distinct days as a 32-bit mask of the days of the month (a repeated snapshot counts once;
         -- far cheaper than count(distinct) on tens of millions of rows)
-        bit_count(bit_or(1::bigint << day(snapshots.snapshot_date))) as snapshot_days,
+        bit_count(bit_or(cast(1 as bigint) << day(snapshots.snapshot_date))) as snapshot_days,
         coalesce(
-            bit_count(bit_or(1::bigint << day(snapshots.snapshot_date)) filter (where snapshots.on_hand_qty <= 0)),
+            bit_count(
+                bit_or(cast(1 as bigint) << day(snapshots.snapshot_date)) filter (where snapshots.on_hand_qty <= 0)
+            ),
             0
-        ) as stockout_days,
+        ) as stockout_days
     from snapshots
     cross join batch
     inner join products
@@ -53,7 +55,7 @@ with_selling_days as (
     select
         monthly.*,
         {{ selling_days_in_month('monthly.month', 'products.launch_date', 'products.discontinued_date') }}
-            as selling_days,
+            as selling_days
     from monthly
     inner join products
         on monthly.product_id = products.product_id
@@ -75,7 +77,7 @@ final as (
             with_selling_days.stockout_days / nullif(with_selling_days.selling_days, 0)
             > {{ var('stockout_month_threshold') }},
             false
-        ) as is_stockout_month,
+        ) as is_stockout_month
     from with_selling_days
 
 )

@@ -30,7 +30,7 @@ final as (
         coalesce(profiles.demand_class, 'no_history') as demand_class,
         coalesce(profiles.lifecycle, 'no_history') as lifecycle,
         profiles.mean_demand_12m,
-        profiles.max_monthly_demand,
+        profiles.max_monthly_demand
     from products
     left join profiles
         on products.product_id = profiles.product_id

@@ -11,7 +11,7 @@ panel as (
         product_id,
         month,
         demand,
-        units_net,
+        units_net
     from {{ ref('int_monthly_demand') }}
 ),
 
@@ -21,7 +21,7 @@ profiles as (
         product_group,
         category,
         demand_class,
-        lifecycle,
+        lifecycle
     from {{ ref('int_series_profiles') }}
 ),
 
@@ -32,7 +32,7 @@ seasonal_differences as (
         product_id,
         month,
         abs(demand - lag(demand, 12) over by_product) as abs_difference_12,
-        abs(demand - lag(demand, 1) over by_product) as abs_difference_1,
+        abs(demand - lag(demand, 1) over by_product) as abs_difference_1
     from panel
     window by_product as (partition by product_id order by month)
 ),
@@ -45,7 +45,7 @@ mase_scales as (
     select
         differences.product_id,
         as_of_months.as_of_month,
-        coalesce(avg(differences.abs_difference_12), avg(differences.abs_difference_1)) as mase_scale,
+        coalesce(avg(differences.abs_difference_12), avg(differences.abs_difference_1)) as mase_scale
     from seasonal_differences as differences
     inner join as_of_months
         on differences.month <= as_of_months.as_of_month
@@ -77,16 +77,18 @@ joined as (
         abs(forecasts.forecast_p50 - panel.demand) as abs_error,
         mase_scales.mase_scale,
         abs(forecasts.forecast_p50 - panel.demand) / nullif(mase_scales.mase_scale, 0) as scaled_abs_error,
-        panel.demand between forecasts.forecast_p10 and forecasts.forecast_p90 as is_within_p10_p90,
+        panel.demand between forecasts.forecast_p10 and forecasts.forecast_p90 as is_within_p10_p90
     from forecasts
     inner join panel
-        on forecasts.product_id = panel.product_id
-        and forecasts.forecast_month = panel.month
+        on
+            forecasts.product_id = panel.product_id
+            and forecasts.forecast_month = panel.month
     left join profiles
         on forecasts.product_id = profiles.product_id
     left join mase_scales
-        on forecasts.product_id = mase_scales.product_id
-        and forecasts.as_of_month = mase_scales.as_of_month
+        on
+            forecasts.product_id = mase_scales.product_id
+            and forecasts.as_of_month = mase_scales.as_of_month
 )
 
 select * from joined

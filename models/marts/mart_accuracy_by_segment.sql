@@ -10,12 +10,22 @@ accuracy as (
 
 by_segment as (
     {%- set segments = ['product_group', 'category', 'demand_class', 'lifecycle'] %}
-    select forecast_month, horizon, 'all' as segment_type, 'all' as segment_value, * exclude (forecast_month, horizon)
+    select
+        forecast_month,
+        horizon,
+        'all' as segment_type,
+        'all' as segment_value,
+        * exclude (forecast_month, horizon)
     from accuracy
     {%- for segment in segments %}
-    union all
-    select forecast_month, horizon, '{{ segment }}' as segment_type, coalesce({{ segment }}, 'unknown') as segment_value, * exclude (forecast_month, horizon)
-    from accuracy
+        union all
+        select
+            forecast_month,
+            horizon,
+            '{{ segment }}' as segment_type,
+            coalesce({{ segment }}, 'unknown') as segment_value,
+            * exclude (forecast_month, horizon)
+        from accuracy
     {%- endfor %}
 ),
 
@@ -32,7 +42,7 @@ summarised as (
         sum(abs_error) / nullif(sum(abs(actual)), 0) as wape,
         sum(error) / nullif(sum(actual), 0) as bias,
         avg(scaled_abs_error) as mase,
-        avg(case when is_within_p10_p90 then 1.0 else 0.0 end) as coverage_p10_p90,
+        avg(case when is_within_p10_p90 then 1.0 else 0.0 end) as coverage_p10_p90
     from by_segment
     group by all
 )

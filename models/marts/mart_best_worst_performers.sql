@@ -11,7 +11,7 @@ accuracy as (
 window_bounds as (
     select
         max(forecast_month) as last_month,
-        max(forecast_month) - to_months({{ var('performer_window_months', 3) }} - 1) as first_month,
+        max(forecast_month) - to_months({{ var('performer_window_months', 3) }} - 1) as first_month
     from accuracy
 ),
 
@@ -30,7 +30,7 @@ by_entity as (
         sum(actual) as total_actual,
         sum(abs_error) as total_abs_error,
         sum(abs_error) / nullif(sum(abs(actual)), 0) as wape,
-        sum(error) / nullif(sum(actual), 0) as bias,
+        sum(error) / nullif(sum(actual), 0) as bias
     from in_window
     group by product_id
     having sum(actual) > 0
@@ -42,7 +42,7 @@ by_entity as (
         sum(actual) as total_actual,
         sum(abs_error) as total_abs_error,
         sum(abs_error) / nullif(sum(abs(actual)), 0) as wape,
-        sum(error) / nullif(sum(actual), 0) as bias,
+        sum(error) / nullif(sum(actual), 0) as bias
     from in_window
     group by product_group
     having sum(actual) > 0
@@ -51,10 +51,10 @@ by_entity as (
 ranked as (
     select
         *,
-        row_number() over (partition by entity_type order by wape asc, entity_id) as rank_best,
-        row_number() over (partition by entity_type order by wape desc, entity_id) as rank_worst,
+        row_number() over (partition by entity_type order by wape asc, entity_id asc) as rank_best,
+        row_number() over (partition by entity_type order by wape desc, entity_id asc) as rank_worst,
         -- at most 10 each way, and never more than half the entities, so best and worst never overlap
-        least(10, greatest(1, count(*) over (partition by entity_type) // 2)) as list_length,
+        least(10, greatest(1, count(*) over (partition by entity_type) // 2)) as list_length
     from by_entity
 ),
 
@@ -64,13 +64,14 @@ final as (
         ranked.entity_id,
         ranked.product_group,
         case when ranked.rank_best <= ranked.list_length then 'best' else 'worst' end as performance,
-        case when ranked.rank_best <= ranked.list_length then ranked.rank_best else ranked.rank_worst end as performance_rank,
+        case when ranked.rank_best <= ranked.list_length then ranked.rank_best else ranked.rank_worst end
+            as performance_rank,
         ranked.total_actual,
         ranked.total_abs_error,
         ranked.wape,
         ranked.bias,
         window_bounds.first_month as window_start_month,
-        window_bounds.last_month as window_end_month,
+        window_bounds.last_month as window_end_month
     from ranked
     cross join window_bounds
     where ranked.rank_best <= ranked.list_length or ranked.rank_worst <= ranked.list_length

@@ -23,10 +23,10 @@ pivoted as (
         any_value(selection_reason) as selection_reason,
         any_value(run_id) as run_id,
         {%- for h in range(1, var('forecast_horizon') + 1) %}
-        max(forecast_month) filter (where horizon = {{ h }}) as month_{{ h }},
-        max(forecast_p10) filter (where horizon = {{ h }}) as month_{{ h }}_p10,
-        max(forecast_p50) filter (where horizon = {{ h }}) as month_{{ h }}_p50,
-        max(forecast_p90) filter (where horizon = {{ h }}) as month_{{ h }}_p90,
+            max(forecast_month) filter (where horizon = {{ h }}) as month_{{ h }},
+            max(forecast_p10) filter (where horizon = {{ h }}) as month_{{ h }}_p10,
+            max(forecast_p50) filter (where horizon = {{ h }}) as month_{{ h }}_p50,
+            max(forecast_p90) filter (where horizon = {{ h }}) as month_{{ h }}_p90{% if not loop.last %},{% endif %}
         {%- endfor %}
     from selected
     group by product_id
@@ -38,20 +38,23 @@ recent_accuracy as (
         product_id,
         sum(abs_error) / nullif(sum(abs(actual)), 0) as wape_last_3m,
         sum(error) / nullif(sum(actual), 0) as bias_last_3m,
-        count(*) as evaluated_months_last_3m,
+        count(*) as evaluated_months_last_3m
     from {{ ref('fct_forecast_accuracy') }}
-    where is_selected
+    where
+        is_selected
         and horizon = 1
-        and forecast_month > (select as_of_month from latest_as_of) - interval 3 month
+        and forecast_month > (select latest_as_of.as_of_month from latest_as_of) - interval 3 month
     group by product_id
 ),
 
 recent_actuals as (
     select
         product_id,
-        sum(demand) filter (where month > (select as_of_month from latest_as_of) - interval 12 month) as demand_last_12m,
-        sum(demand) filter (where month = (select as_of_month from latest_as_of)) as demand_last_month,
-        sum(units_net) filter (where month = (select as_of_month from latest_as_of)) as units_net_last_month,
+        sum(demand) filter (where month > (select latest_as_of.as_of_month from latest_as_of) - interval 12 month)
+            as demand_last_12m,
+        sum(demand) filter (where month = (select latest_as_of.as_of_month from latest_as_of)) as demand_last_month,
+        sum(units_net) filter (where month = (select latest_as_of.as_of_month from latest_as_of))
+            as units_net_last_month
     from {{ ref('int_monthly_demand') }}
     group by product_id
 ),
@@ -65,13 +68,14 @@ final as (
         products.demand_class,
         products.lifecycle,
         products.history_months,
-        pivoted.* exclude (product_id),
+        -- the excluded column is not a reference: sqlfluff cannot tell
+        pivoted.* exclude (product_id),  -- noqa: RF02
         recent_accuracy.wape_last_3m,
         recent_accuracy.bias_last_3m,
         coalesce(recent_accuracy.evaluated_months_last_3m, 0) as evaluated_months_last_3m,
         recent_actuals.demand_last_month,
         recent_actuals.units_net_last_month,
-        recent_actuals.demand_last_12m,
+        recent_actuals.demand_last_12m
     from pivoted
     inner join {{ ref('dim_products') }} as products
         on pivoted.product_id = products.product_id

@@ -19,7 +19,7 @@ batch as (
 -- the only read of raw lines beyond the as-of: a count
 raw_lines as (
 
-    select count(*) as raw_line_count,
+    select count(*) as raw_line_count
     from {{ ref('stg_raw__sales_lines') }}
 
 ),
@@ -29,14 +29,14 @@ buckets as (
     select
         bucket_order,
         bucket,
-        line_status,
+        line_status
     from (
         values
-            (0, 'accepted', 'accepted'),
-            {%- for reason in reasons %}
+        (0, 'accepted', 'accepted'),
+        {%- for reason in reasons %}
             ({{ loop.index }}, '{{ reason }}', 'quarantined'),
-            {%- endfor %}
-            ({{ reasons | length + 1 }}, 'not_yet_in_scope', 'not_yet_in_scope')
+        {%- endfor %}
+        ({{ reasons | length + 1 }}, 'not_yet_in_scope', 'not_yet_in_scope')
     ) as bucket_values (bucket_order, bucket, line_status)
 
 ),
@@ -46,7 +46,7 @@ counted as (
     select
         coalesce(validated.reject_reason, 'accepted') as bucket,
         count(*) as line_count,
-        sum(abs(cast(validated.quantity as double))) as units,
+        sum(abs(cast(validated.quantity as double))) as units
     from validated
     group by coalesce(validated.reject_reason, 'accepted')
 
@@ -54,7 +54,7 @@ counted as (
 
 scope_total as (
 
-    select count(*) as in_scope_line_count,
+    select count(*) as in_scope_line_count
     from validated
 
 ),
@@ -74,16 +74,16 @@ final as (
                 else coalesce(counted.line_count, 0)
             end as bigint
         ) as line_count,
-        cast(case when buckets.bucket <> 'not_yet_in_scope' then coalesce(counted.units, 0) end as double)
+        cast(case when buckets.bucket != 'not_yet_in_scope' then coalesce(counted.units, 0) end as double)
             as units,
         cast(
             case
-                when buckets.bucket <> 'not_yet_in_scope'
+                when buckets.bucket != 'not_yet_in_scope'
                     then coalesce(counted.line_count, 0) / nullif(scope_total.in_scope_line_count, 0)
             end as double
         ) as share_of_in_scope_lines,
         cast(raw_lines.raw_line_count as bigint) as raw_line_count,
-        cast(scope_total.in_scope_line_count as bigint) as in_scope_line_count,
+        cast(scope_total.in_scope_line_count as bigint) as in_scope_line_count
     from buckets
     cross join batch
     cross join raw_lines

@@ -25,7 +25,7 @@ renamed as (
         try_cast(source.loaded_at as timestamp) as loaded_at,
 
         -- numerics
-        try_cast(source.list_price as double) as list_price,
+        try_cast(source.list_price as double) as list_price
 
     from source
 

@@ -31,7 +31,7 @@ renamed as (
         cast(source.product_id as varchar) as product_id_raw,
         cast(source.quantity as varchar) as quantity_raw,
         cast(source.unit_price as varchar) as unit_price_raw,
-        cast(source.loaded_at as varchar) as loaded_at_raw,
+        cast(source.loaded_at as varchar) as loaded_at_raw
 
     from source
 

@@ -18,7 +18,7 @@ renamed as (
         try_cast(source.loaded_at as timestamp) as loaded_at,
 
         -- numerics
-        try_cast(source.on_hand_qty as bigint) as on_hand_qty,
+        try_cast(source.on_hand_qty as bigint) as on_hand_qty
 
     from source
 

@@ -3,8 +3,13 @@
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
 
 SCHEMA = {
-    "product_id": "str", "model_name": "str", "cutoff_month": "date", "horizon": "int",
-    "forecast_month": "date", "forecast": "float", "actual": "float",
+    "product_id": "str",
+    "model_name": "str",
+    "cutoff_month": "date",
+    "horizon": "int",
+    "forecast_month": "date",
+    "forecast": "float",
+    "actual": "float",
 }
 
 

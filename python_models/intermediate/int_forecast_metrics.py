@@ -3,8 +3,16 @@
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
 
 SCHEMA = {
-    "product_id": "str", "model_name": "str", "horizon": "int", "n": "int", "mae": "float",
-    "rmse": "float", "wape": "float", "bias": "float", "mase": "float", "coverage_80": "float",
+    "product_id": "str",
+    "model_name": "str",
+    "horizon": "int",
+    "n": "int",
+    "mae": "float",
+    "rmse": "float",
+    "wape": "float",
+    "bias": "float",
+    "mase": "float",
+    "coverage_80": "float",
 }
 
 

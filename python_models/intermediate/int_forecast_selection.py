@@ -3,8 +3,14 @@
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
 
 SCHEMA = {
-    "product_id": "str", "champion_model": "str", "ensemble_members": "str", "selection_reason": "str",
-    "segment": "str", "selection_level": "str", "backtest_points": "int", "ensemble_reason": "str",
+    "product_id": "str",
+    "champion_model": "str",
+    "ensemble_members": "str",
+    "selection_reason": "str",
+    "segment": "str",
+    "selection_level": "str",
+    "backtest_points": "int",
+    "ensemble_reason": "str",
 }
 
 

@@ -8,9 +8,18 @@ the forecasts of earlier months are never changed.
 from demand_forecast.dbt_bridge import invocation_id, load_inputs, mark_selected, shared_run, typed
 
 SCHEMA = {
-    "product_id": "str", "as_of_month": "date", "forecast_month": "date", "horizon": "int",
-    "model_name": "str", "is_selected": "bool", "selected_model": "str", "forecast_p10": "float",
-    "forecast_p50": "float", "forecast_p90": "float", "selection_reason": "str", "run_id": "str",
+    "product_id": "str",
+    "as_of_month": "date",
+    "forecast_month": "date",
+    "horizon": "int",
+    "model_name": "str",
+    "is_selected": "bool",
+    "selected_model": "str",
+    "forecast_p10": "float",
+    "forecast_p50": "float",
+    "forecast_p90": "float",
+    "selection_reason": "str",
+    "run_id": "str",
 }
 
 

@@ -11,10 +11,23 @@ import json
 from demand_forecast.dbt_bridge import config_hash, invocation_id, load_inputs, shared_run, typed
 
 SCHEMA = {
-    "model_name": "str", "model_version": "str", "as_of_month": "date", "config_hash": "str",
-    "config_json": "str", "params_json": "str", "features_json": "str", "train_start": "date",
-    "train_end": "date", "n_series": "int", "wape": "float", "mase": "float", "bias": "float",
-    "coverage_80": "float", "fit_seconds": "float", "model_blob": "str", "dbt_invocation_id": "str",
+    "model_name": "str",
+    "model_version": "str",
+    "as_of_month": "date",
+    "config_hash": "str",
+    "config_json": "str",
+    "params_json": "str",
+    "features_json": "str",
+    "train_start": "date",
+    "train_end": "date",
+    "n_series": "int",
+    "wape": "float",
+    "mase": "float",
+    "bias": "float",
+    "coverage_80": "float",
+    "fit_seconds": "float",
+    "model_blob": "str",
+    "dbt_invocation_id": "str",
     "registered_at": "timestamp",
 }
 

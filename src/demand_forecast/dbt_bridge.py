@@ -14,13 +14,14 @@ import json
 import os
 import threading
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .config import ForecastConfig
-from .pipeline import ForecastResult, run_forecasting
+from .forecasting.config import ForecastConfig
+from .forecasting.pipeline import ForecastResult, run_forecasting
 
 _RESULTS: dict[str, ForecastResult] = {}
 _LOCK = threading.Lock()
@@ -70,13 +71,16 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 
 
 def run_key(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig) -> str:
-    parts = [_frame_digest(panel), _frame_digest(profiles), str(pd.Timestamp(as_of_month).date()),
-             json.dumps(config.to_dict(), sort_keys=True)]
+    parts = [
+        _frame_digest(panel),
+        _frame_digest(profiles),
+        str(pd.Timestamp(as_of_month).date()),
+        json.dumps(config.to_dict(), sort_keys=True),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any,
-               config: ForecastConfig) -> ForecastResult:
+def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig) -> ForecastResult:
     """The forecasting run for these inputs, computed once per process."""
     key = run_key(panel, profiles, as_of_month, config)
     with _LOCK:
@@ -97,12 +101,13 @@ def invocation_id() -> str:
         from dbt_common.invocation import get_invocation_id
 
         return str(get_invocation_id())
-    except Exception:  # noqa: BLE001 - outside dbt any id will do
+    except Exception:
         return str(uuid.uuid4())
 
 
-def load_inputs(panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, ForecastConfig]:
+def load_inputs(
+    panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, ForecastConfig]:
     """Panel, profiles, as-of month and config from a Python model's refs and its forecast_settings.
 
     The refs are passed in because dbt only sees the ``dbt.ref`` calls written in the model file.
@@ -137,8 +142,15 @@ def mark_selected(forecasts: pd.DataFrame, selection: pd.DataFrame, selected_for
         how = given.where(given != "", "mean of " + members)
         champion_reason = out["selection_reason"].where(out["model_name"] != "ensemble", None)
         champion_reason = champion_reason.groupby(out["product_id"]).transform("first").astype("object").fillna("")
-        out["selection_reason"] = ("ensemble: " + how + "; the champion alone would be "
-                                   + out["champion_model"].fillna("none") + " (" + champion_reason + ")")
+        out["selection_reason"] = (
+            "ensemble: "
+            + how
+            + "; the champion alone would be "
+            + out["champion_model"].fillna("none")
+            + " ("
+            + champion_reason
+            + ")"
+        )
     else:
         out["selected_model"] = out["champion_model"]
     return out.drop(columns=columns[1:])

@@ -10,3 +10,7 @@ def pytest_configure(config):
         "markers",
         "dbt: runs dbt against a DuckDB file built from generated data (slow: minutes, not seconds)",
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: builds a warehouse or starts a browser; left out of `make test-fast`",
+    )

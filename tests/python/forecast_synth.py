@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 
-def long_panel(series: dict[str, np.ndarray], end: str = "2024-12-01", group: dict[str, str] | None = None) -> pd.DataFrame:
+def long_panel(
+    series: dict[str, np.ndarray], end: str = "2024-12-01", group: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Panel from ``{product_id: values}``; every series ends at ``end``."""
     frames = []
     for pid, values in series.items():

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demand_forecast.batch import last_complete_month
-from demand_forecast.importer import import_file
+from demand_forecast.data.importer import import_file
+from demand_forecast.ops.batch import last_complete_month
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TODAY = dt.date(2024, 7, 15)
@@ -18,8 +18,14 @@ TODAY = dt.date(2024, 7, 15)
 def _raw(tmp_path: Path, rows: list[tuple[str, str]], fmt: str = "parquet") -> Path:
     raw = tmp_path / "raw"
     (raw / "sales_lines").mkdir(parents=True)
-    frame = pd.DataFrame({"line_id": [f"L{i}" for i in range(len(rows))], "product_id": "P1",
-                          "sale_date": [r[0] for r in rows], "loaded_at": [r[1] for r in rows]})
+    frame = pd.DataFrame(
+        {
+            "line_id": [f"L{i}" for i in range(len(rows))],
+            "product_id": "P1",
+            "sale_date": [r[0] for r in rows],
+            "loaded_at": [r[1] for r in rows],
+        }
+    )
     if fmt == "csv":
         frame.to_csv(raw / "sales_lines" / "part-0.csv", index=False)
     else:

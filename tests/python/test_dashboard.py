@@ -37,9 +37,18 @@ MODELS = ["baseline", "seasonal_naive", "sba", "ets", "theta", "lightgbm", "ense
 AS_OF = dt.date(2026, 10, 1)
 
 
-def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups: int = 3, n_categories: int = 2,
-                             n_months: int = 30, n_as_of: int = 6, as_of: dt.date = AS_OF,
-                             with_ops: bool = True, with_elementary: bool = True) -> Path:
+def make_synthetic_warehouse(
+    path: Path | str,
+    *,
+    n_products: int = 40,
+    n_groups: int = 3,
+    n_categories: int = 2,
+    n_months: int = 30,
+    n_as_of: int = 6,
+    as_of: dt.date = AS_OF,
+    with_ops: bool = True,
+    with_elementary: bool = True,
+) -> Path:
     """A DuckDB file with the marts, the monthly panel, the registry, batch metrics and Elementary
     test results of ``n_products`` products over ``n_months`` months up to ``as_of``."""
     path = Path(path)
@@ -52,10 +61,14 @@ def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups
         con.execute("set threads to 2")
         # u(i, salt): a deterministic uniform number in [0, 1)
         con.execute("create or replace temp macro u(i, salt) as ((hash(i * 7919 + salt) % 100003) / 100003.0)")
-        con.execute("create or replace temp table cats (gi integer, ci integer, product_group varchar, category varchar)")
+        con.execute(
+            "create or replace temp table cats (gi integer, ci integer, product_group varchar, category varchar)"
+        )
         con.executemany("insert into cats values (?, ?, ?, ?)", category_rows)
-        con.execute(f"create or replace temp table model_list as select unnest({MODELS!r}) as model_name, "
-                    f"generate_subscripts({MODELS!r}, 1) as model_index")
+        con.execute(
+            f"create or replace temp table model_list as select unnest({MODELS!r}) as model_name, "
+            f"generate_subscripts({MODELS!r}, 1) as model_index"
+        )
         first_month = as_of - dt.timedelta(days=0)
         start = _add_months(first_month, -(n_months - 1))
         con.execute(
@@ -82,8 +95,7 @@ def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups
         )
         # expected demand of product i in month m (seasonal), used for actuals and forecasts
         con.execute(
-            "create or replace temp macro expected(level, m) as "
-            "level * (1 + 0.25 * sin(2 * pi() * month(m) / 12.0))"
+            "create or replace temp macro expected(level, m) as level * (1 + 0.25 * sin(2 * pi() * month(m) / 12.0))"
         )
         con.execute(
             f"""
@@ -340,12 +352,24 @@ def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups
             left join actuals on actuals.product_id = pivoted.product_id
             """
         )
-        reasons = ["duplicate", "null_product", "unknown_product", "bad_date", "future_date", "bad_quantity",
-                   "absurd_quantity", "bad_price", "zero_quantity"]
+        reasons = [
+            "duplicate",
+            "null_product",
+            "unknown_product",
+            "bad_date",
+            "future_date",
+            "bad_quantity",
+            "absurd_quantity",
+            "bad_price",
+            "zero_quantity",
+        ]
         counts = [200, 50, 50, 20, 0, 7, 5, 0, 0]
         in_scope = 280_000 + sum(counts)
         rows = [(as_of, "accepted", "accepted", None, 0, 280_000, 1_500_000.0)]
-        rows += [(as_of, r, "quarantined", r, k + 1, c, float(c * 3)) for k, (r, c) in enumerate(zip(reasons, counts))]
+        rows += [
+            (as_of, r, "quarantined", r, k + 1, c, float(c * 3))
+            for k, (r, c) in enumerate(zip(reasons, counts, strict=True))
+        ]
         rows += [(as_of, "not_yet_in_scope", "not_yet_in_scope", None, len(reasons) + 1, 37, None)]
         con.execute(
             """create or replace table marts.mart_quarantine_summary (
@@ -379,13 +403,32 @@ def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups
             )
             steps = []
             for run, day in (("20260901T020000Z-old111", 1), ("20261101T020000Z-new222", 2)):
-                for k, (name, seconds, n) in enumerate([("dbt deps", 3.0, None), ("dbt build 2026-10", 95.0, 1200),
-                                                        ("elementary report", 20.0, None)]):
+                for k, (name, seconds, n) in enumerate(
+                    [("dbt deps", 3.0, None), ("dbt build 2026-10", 95.0, 1200), ("elementary report", 20.0, None)]
+                ):
                     began = dt.datetime(2026, 10 + day - 1, 1, 2, 0) + dt.timedelta(seconds=200 * k)
-                    steps.append((run, "monthly", k, name, "command", began, began + dt.timedelta(seconds=seconds),
-                                  seconds, "ok", 0, 350.0 + k, n, None if n is None else n / seconds, None, began))
-            con.executemany("insert into ops.batch_step_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            steps)
+                    steps.append(
+                        (
+                            run,
+                            "monthly",
+                            k,
+                            name,
+                            "command",
+                            began,
+                            began + dt.timedelta(seconds=seconds),
+                            seconds,
+                            "ok",
+                            0,
+                            350.0 + k,
+                            n,
+                            None if n is None else n / seconds,
+                            None,
+                            began,
+                        )
+                    )
+            con.executemany(
+                "insert into ops.batch_step_metrics values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", steps
+            )
         if with_elementary:
             con.execute(
                 """create or replace table elementary.elementary_test_results (id varchar, data_issue_id varchar,
@@ -400,14 +443,48 @@ def make_synthetic_warehouse(path: Path | str, *, n_products: int = 40, n_groups
             tests = []
             old = dt.datetime(2026, 10, 1, 2, 5)
             new = dt.datetime(2026, 11, 1, 2, 5)
-            for inv, when, statuses in (("inv-old", old, ["fail"] * 5), ("inv-new", new, ["pass"] * 20 + ["fail", "warn"])):
+            for inv, when, statuses in (
+                ("inv-old", old, ["fail"] * 5),
+                ("inv-new", new, ["pass"] * 20 + ["fail", "warn"]),
+            ):
                 for k, status in enumerate(statuses):
-                    name = {"fail": "not_null_fct_forecasts_forecast_p50", "warn": "accepted_values_dim_products_lifecycle"}
+                    name = {
+                        "fail": "not_null_fct_forecasts_forecast_p50",
+                        "warn": "accepted_values_dim_products_lifecycle",
+                    }
                     test_name = name.get(status, f"unique_test_{k}") if inv == "inv-new" else f"old_test_{k}"
-                    tests.append((f"{inv}-{k}", None, f"{inv}-{k}", f"test.demand_forecast.{test_name}", None, inv,
-                                  when, when, "demand", "marts", "fct_forecasts", "forecast_p50", "dbt_test",
-                                  "generic", None, None, None, None, None, test_name, None, "ERROR", status,
-                                  3 if status != "pass" else 0, test_name, test_name, None, 0))
+                    tests.append(
+                        (
+                            f"{inv}-{k}",
+                            None,
+                            f"{inv}-{k}",
+                            f"test.demand_forecast.{test_name}",
+                            None,
+                            inv,
+                            when,
+                            when,
+                            "demand",
+                            "marts",
+                            "fct_forecasts",
+                            "forecast_p50",
+                            "dbt_test",
+                            "generic",
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            test_name,
+                            None,
+                            "ERROR",
+                            status,
+                            3 if status != "pass" else 0,
+                            test_name,
+                            test_name,
+                            None,
+                            0,
+                        )
+                    )
             con.executemany(f"insert into elementary.elementary_test_results values ({', '.join(['?'] * 28)})", tests)
     finally:
         con.close()
@@ -473,8 +550,9 @@ def warehouse(tmp_path_factory) -> Path:
 def built(warehouse, tmp_path_factory):
     out = tmp_path_factory.mktemp("reports") / "dashboard.html"
     (out.parent / "elementary_report.html").write_text("<html>edr</html>")
-    stats = dashboard.build_dashboard(warehouse, out, top_n=10,
-                                      generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc))
+    stats = dashboard.build_dashboard(
+        warehouse, out, top_n=10, generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc)
+    )
     return stats, out.read_text(encoding="utf-8")
 
 
@@ -488,10 +566,31 @@ def test_stats_and_sections(built):
     assert stats["bytes"] == len(page.encode("utf-8"))
     parser = _SelectOptions()
     parser.feed(page)
-    for element_id in ("overview", "groups", "product", "health", "footer", "segment-select", "product-search",
-                       "ov-forecast", "ov-accuracy", "ov-coverage", "ov-models", "ov-model-accuracy",
-                       "seg-forecast", "seg-accuracy", "seg-breakdown", "seg-performers", "prod-history",
-                       "prod-models", "dh-quarantine", "dh-stockouts", "dh-tests", "dh-steps", "elementary-link"):
+    for element_id in (
+        "overview",
+        "groups",
+        "product",
+        "health",
+        "footer",
+        "segment-select",
+        "product-search",
+        "ov-forecast",
+        "ov-accuracy",
+        "ov-coverage",
+        "ov-models",
+        "ov-model-accuracy",
+        "seg-forecast",
+        "seg-accuracy",
+        "seg-breakdown",
+        "seg-performers",
+        "prod-history",
+        "prod-models",
+        "dh-quarantine",
+        "dh-stockouts",
+        "dh-tests",
+        "dh-steps",
+        "elementary-link",
+    ):
         assert element_id in parser.ids, element_id
     assert "No data yet" not in without_scripts(page)
 
@@ -528,8 +627,11 @@ def test_titles_state_the_finding(built):
     _, page = built
     static = payload_of(page)["figures"]["static"]
     title = static["ov-forecast"]["layout"]["title"]["text"].replace("<br>", " ")
-    assert re.search(r"next month \(Nov 2026\): [\d,]+ units forecast \(P10-P90 [\d,]+-[\d,]+\), \d+% (above|below) "
-                     r"Nov 2025", title), title
+    assert re.search(
+        r"next month \(Nov 2026\): [\d,]+ units forecast \(P10-P90 [\d,]+-[\d,]+\), \d+% (above|below) "
+        r"Nov 2025",
+        title,
+    ), title
     assert "WAPE" in static["ov-accuracy"]["layout"]["title"]["text"]
     assert "Oct 2026" in static["ov-accuracy"]["layout"]["title"]["text"]
     assert "target 80%" in static["ov-coverage"]["layout"]["title"]["text"]
@@ -617,9 +719,11 @@ def test_missing_tables_give_no_data_notes(tmp_path):
     con = duckdb.connect(str(empty))
     con.execute("create schema marts")
     # an empty table counts as missing too
-    con.execute("create table marts.fct_forecasts (product_id varchar, as_of_month date, forecast_month date, "
-                "horizon integer, model_name varchar, is_selected boolean, forecast_p10 double, "
-                "forecast_p50 double, forecast_p90 double, selection_reason varchar, run_id varchar)")
+    con.execute(
+        "create table marts.fct_forecasts (product_id varchar, as_of_month date, forecast_month date, "
+        "horizon integer, model_name varchar, is_selected boolean, forecast_p10 double, "
+        "forecast_p50 double, forecast_p90 double, selection_reason varchar, run_id varchar)"
+    )
     con.close()
     out = tmp_path / "out" / "dashboard.html"
     stats = dashboard.build_dashboard(empty, out)
@@ -627,9 +731,13 @@ def test_missing_tables_give_no_data_notes(tmp_path):
     assert stats["products_embedded"] == 0 and stats["as_of_month"] is None
     assert stats["errors"] == {}
     assert without_scripts(page).count("No data yet") >= 5
-    for text in ("marts.fct_forecasts is missing or empty", "elementary.elementary_test_results is missing",
-                 "ops.batch_step_metrics is missing", "mart_quarantine_summary is missing",
-                 "not generated yet"):
+    for text in (
+        "marts.fct_forecasts is missing or empty",
+        "elementary.elementary_test_results is missing",
+        "ops.batch_step_metrics is missing",
+        "mart_quarantine_summary is missing",
+        "not generated yet",
+    ):
         assert text in page, text
     payload = payload_of(page)
     assert all(fig.get("empty") for fig in payload["figures"]["static"].values())
@@ -645,11 +753,18 @@ def test_missing_warehouse_file(tmp_path):
 
 
 def test_partial_warehouse_without_forecasts(tmp_path):
-    path = make_synthetic_warehouse(tmp_path / "partial.duckdb", n_products=12, n_months=14, with_ops=False,
-                                    with_elementary=False)
+    path = make_synthetic_warehouse(
+        tmp_path / "partial.duckdb", n_products=12, n_months=14, with_ops=False, with_elementary=False
+    )
     con = duckdb.connect(str(path))
-    for table in ("fct_forecasts", "fct_forecast_accuracy", "mart_accuracy_by_segment", "mart_best_worst_performers",
-                  "mart_forecast_wide", "fct_model_registry"):
+    for table in (
+        "fct_forecasts",
+        "fct_forecast_accuracy",
+        "mart_accuracy_by_segment",
+        "mart_best_worst_performers",
+        "mart_forecast_wide",
+        "fct_model_registry",
+    ):
         con.execute(f"drop table marts.{table}")
     con.close()
     out = tmp_path / "dashboard.html"
@@ -666,8 +781,9 @@ def test_partial_warehouse_without_forecasts(tmp_path):
 
 def test_months_stored_as_timestamps(tmp_path):
     # dbt Python models write pandas datetimes: the month columns may be TIMESTAMP_NS instead of DATE
-    path = make_synthetic_warehouse(tmp_path / "ts.duckdb", n_products=12, n_months=16, with_ops=False,
-                                    with_elementary=False)
+    path = make_synthetic_warehouse(
+        tmp_path / "ts.duckdb", n_products=12, n_months=16, with_ops=False, with_elementary=False
+    )
     con = duckdb.connect(str(path))
     for table in ("fct_forecasts", "fct_forecast_accuracy"):
         for column in ("as_of_month", "forecast_month"):
@@ -685,9 +801,25 @@ def test_months_stored_as_timestamps(tmp_path):
 def test_cli(warehouse, tmp_path):
     out = tmp_path / "cli" / "dashboard.html"
     result = subprocess.run(
-        [sys.executable, "-m", "demand_forecast.dashboard", "--warehouse", str(warehouse), "--out", str(out),
-         "--elementary-report", "edr/report.html", "--top-n", "3"],
-        capture_output=True, text=True, timeout=120, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "demand_forecast.cli",
+            "dashboard",
+            "--warehouse",
+            str(warehouse),
+            "--out",
+            str(out),
+            "--elementary-report",
+            "edr/report.html",
+            "--top-n",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     assert "dashboard:" in result.stdout and "as of 2026-10-01" in result.stdout
     page = out.read_text()

@@ -9,6 +9,7 @@ that is impossible (not root, no apt-get). Screenshots go to ``test-output/`` at
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -24,18 +25,30 @@ from urllib.parse import urlparse
 
 import duckdb
 import pytest
-
-from demand_forecast import dashboard
 from test_dashboard import make_synthetic_warehouse
 
-pytestmark = pytest.mark.browser
+from demand_forecast import dashboard
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-CHART_IDS = ["ov-forecast", "ov-accuracy", "ov-coverage", "ov-models", "ov-model-accuracy", "seg-forecast",
-             "seg-accuracy", "seg-breakdown", "seg-performers", "prod-history", "prod-models", "dh-quarantine",
-             "dh-stockouts"]
+CHART_IDS = [
+    "ov-forecast",
+    "ov-accuracy",
+    "ov-coverage",
+    "ov-models",
+    "ov-model-accuracy",
+    "seg-forecast",
+    "seg-accuracy",
+    "seg-breakdown",
+    "seg-performers",
+    "prod-history",
+    "prod-models",
+    "dh-quarantine",
+    "dh-stockouts",
+]
 SEGMENT_CHARTS = ["seg-forecast", "seg-accuracy", "seg-breakdown", "seg-performers"]
 
 
@@ -52,8 +65,10 @@ class CDPSession:
         self.timeout = timeout
         self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        request = (
+            f"GET {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
         self.sock.sendall(request.encode())
         response = b""
         while b"\r\n\r\n" not in response:
@@ -143,22 +158,23 @@ class CDPSession:
         raise CDPError(f"timed out waiting for {method}")
 
     def evaluate(self, expression: str, await_promise: bool = False):
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": await_promise})
+        result = self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": await_promise}
+        )
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
-            raise CDPError(f"JS exception in {expression[:80]!r}: "
-                           f"{details.get('exception', {}).get('description') or details.get('text')}")
+            raise CDPError(
+                f"JS exception in {expression[:80]!r}: "
+                f"{details.get('exception', {}).get('description') or details.get('text')}"
+            )
         return result["result"].get("value")
 
     def sleep(self, ms: int) -> None:
         self.evaluate(f"new Promise(function (r) {{ setTimeout(r, {ms}); }})", await_promise=True)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     # -- what the tests check
     def js_errors(self) -> list[str]:
@@ -169,8 +185,10 @@ class CDPSession:
                 details = params.get("exceptionDetails", {})
                 errors.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                errors.append("console.error: " + " ".join(str(a.get("value", a.get("description")))
-                                                           for a in params.get("args", [])))
+                errors.append(
+                    "console.error: "
+                    + " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", []))
+                )
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 errors.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
         return errors
@@ -183,8 +201,9 @@ class CDPSession:
 def _ensure_chromium() -> str:
     if os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
-    result = subprocess.run(["bash", str(REPO / "scripts" / "ensure_chromium.sh")], capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "ensure_chromium.sh")], capture_output=True, text=True, timeout=900
+    )
     if result.returncode == 2:
         pytest.skip(f"headless Chromium is not installed and cannot be installed here: {result.stderr.strip()}")
     if result.returncode != 0 or not os.access(CHROMIUM, os.X_OK):
@@ -195,13 +214,29 @@ def _ensure_chromium() -> str:
 class Browser:
     def __init__(self, binary: str) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="dashboard-chromium-"))
-        self.log = open(self.profile / "chromium.log", "wb")
+        self.log = open(self.profile / "chromium.log", "wb")  # noqa: SIM115 - lives as long as the browser
         self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--disable-extensions", "--hide-scrollbars", "--window-size=1400,1000",
-             f"--user-data-dir={self.profile}", "--remote-debugging-port=0", "about:blank"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--disable-extensions",
+                "--hide-scrollbars",
+                "--window-size=1400,1000",
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -262,18 +297,24 @@ def _screenshot(session: CDPSession, path: Path, selector: str | None = None) ->
     metrics = session.send("Page.getLayoutMetrics")
     size = metrics.get("cssContentSize") or metrics["contentSize"]
     width, height = 1400, int(size["height"]) + 1
-    session.send("Emulation.setDeviceMetricsOverride",
-                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    session.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     try:
         session.evaluate("window.scrollTo(0, 0)")
         session.sleep(400)
         if selector:
-            box = session.evaluate(f"(function () {{ var r = document.querySelector({json.dumps(selector)})"
-                                   f".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }})()")
+            box = session.evaluate(
+                f"(function () {{ var r = document.querySelector({json.dumps(selector)})"
+                f".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }})()"
+            )
         else:
             box = [0, 0, width, height]
-        shot = session.send("Page.captureScreenshot", {
-            "format": "png", "clip": {"x": box[0], "y": box[1], "width": box[2], "height": box[3], "scale": 1}})
+        shot = session.send(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": {"x": box[0], "y": box[1], "width": box[2], "height": box[3], "scale": 1}},
+        )
     finally:
         session.send("Emulation.clearDeviceMetricsOverride")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,12 +323,13 @@ def _screenshot(session: CDPSession, path: Path, selector: str | None = None) ->
 
 def _segment_state(session: CDPSession) -> dict:
     return session.evaluate(
-        "(function () { var out = {}; %s.forEach(function (id) { var el = document.getElementById(id);"
+        f"(function () {{ var out = {{}}; {json.dumps(SEGMENT_CHARTS)}.forEach(function (id) {{ "
+        "var el = document.getElementById(id);"
         " out[id] = {title: el.layout.title.text, svgTitle: (el.querySelector('.gtitle') || {}).textContent || '',"
         " data: JSON.stringify(el.data.map(function (t) { return [t.x, t.y]; }))}; });"
         " out.kpis = document.getElementById('seg-kpis').textContent;"
         " out.label = document.getElementById('segment-current').textContent; return out; })()"
-        % json.dumps(SEGMENT_CHARTS))
+    )
 
 
 # ------------------------------------------------------------------ tests
@@ -296,8 +338,9 @@ def built_pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     warehouse = make_synthetic_warehouse(root / "demand.duckdb", n_products=60, n_groups=4, n_categories=3)
     full = root / "reports" / "dashboard.html"
-    dashboard.build_dashboard(warehouse, full, top_n=25,
-                              generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc))
+    dashboard.build_dashboard(
+        warehouse, full, top_n=25, generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc)
+    )
     empty_db = root / "empty.duckdb"
     duckdb.connect(str(empty_db)).close()
     empty = root / "empty" / "dashboard.html"
@@ -314,7 +357,8 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
         rendered = session.evaluate(
             "(function () { return Array.prototype.map.call(document.querySelectorAll('.js-plotly-plot'),"
             " function (el) { return [el.id, el.querySelectorAll('svg.main-svg').length,"
-            " el.querySelectorAll('.trace, .bars .point, .annotation').length]; }); })()")
+            " el.querySelectorAll('.trace, .bars .point, .annotation').length]; }); })()"
+        )
         by_id = {row[0]: row for row in rendered}
         assert sorted(by_id) == sorted(CHART_IDS)
         for chart_id, svgs, marks in rendered:
@@ -324,11 +368,15 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
 
         # the group selector swaps every chart of the section (data, layout and drawn title) and the counts
         before = _segment_state(session)
-        options = session.evaluate("Array.prototype.map.call(document.querySelectorAll('#segment-select option'),"
-                                   " function (o) { return [o.value, o.textContent]; })")
+        options = session.evaluate(
+            "Array.prototype.map.call(document.querySelectorAll('#segment-select option'),"
+            " function (o) { return [o.value, o.textContent]; })"
+        )
         group_value, group_label = next(o for o in options if o[0] == "g1")
-        session.evaluate(f"(function () {{ var s = document.getElementById('segment-select'); s.value = "
-                         f"{json.dumps(group_value)}; s.dispatchEvent(new Event('change')); }})()")
+        session.evaluate(
+            f"(function () {{ var s = document.getElementById('segment-select'); s.value = "
+            f"{json.dumps(group_value)}; s.dispatchEvent(new Event('change')); }})()"
+        )
         session.sleep(300)
         after = _segment_state(session)
         assert after["label"] == group_label
@@ -339,13 +387,17 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
             assert after[chart_id]["data"] != before[chart_id]["data"], chart_id
         assert group_label in after["seg-forecast"]["svgTitle"]
         # a category, then back to all products
-        session.evaluate("(function () { var s = document.getElementById('segment-select'); s.value = 'g1c0';"
-                         " s.dispatchEvent(new Event('change')); })()")
+        session.evaluate(
+            "(function () { var s = document.getElementById('segment-select'); s.value = 'g1c0';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
         session.sleep(200)
         category = _segment_state(session)
         assert category["seg-forecast"]["title"] != after["seg-forecast"]["title"]
-        session.evaluate("(function () { var s = document.getElementById('segment-select'); s.value = 'all';"
-                         " s.dispatchEvent(new Event('change')); })()")
+        session.evaluate(
+            "(function () { var s = document.getElementById('segment-select'); s.value = 'all';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
         session.sleep(200)
         assert _segment_state(session)["seg-forecast"]["title"] == before["seg-forecast"]["title"]
         _screenshot(session, OUTPUT / "dashboard.png")
@@ -353,21 +405,26 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
         # one product: type an id, the charts follow; clicking a best/worst bar opens that product
         order = session.evaluate("JSON.parse(document.getElementById('dashboard-data').textContent).product_order")
         assert len(order) >= 25
-        session.evaluate(f"(function () {{ var i = document.getElementById('product-search'); i.value = "
-                         f"{json.dumps(order[3])}; i.dispatchEvent(new Event('change')); }})()")
+        session.evaluate(
+            f"(function () {{ var i = document.getElementById('product-search'); i.value = "
+            f"{json.dumps(order[3])}; i.dispatchEvent(new Event('change')); }})()"
+        )
         session.sleep(200)
         title = session.evaluate("document.querySelector('#prod-history .gtitle').textContent")
         assert title.startswith(order[3]), title
         assert order[3] in session.evaluate("document.getElementById('product-info').textContent")
         clicked = session.evaluate(
             "(function () { var el = document.getElementById('seg-performers'); var id = el.data[0].customdata[0][0];"
-            " el.emit('plotly_click', {points: [{customdata: el.data[0].customdata[0]}]}); return id; })()")
+            " el.emit('plotly_click', {points: [{customdata: el.data[0].customdata[0]}]}); return id; })()"
+        )
         session.sleep(200)
         assert session.evaluate("document.getElementById('product-search').value") == clicked
         assert session.evaluate("document.querySelector('#prod-history .gtitle').textContent").startswith(clicked)
         # an id that is not embedded gives a message, not an error
-        session.evaluate("(function () { var i = document.getElementById('product-search'); i.value = 'NOPE';"
-                         " i.dispatchEvent(new Event('change')); })()")
+        session.evaluate(
+            "(function () { var i = document.getElementById('product-search'); i.value = 'NOPE';"
+            " i.dispatchEvent(new Event('change')); })()"
+        )
         assert "not embedded" in session.evaluate("document.getElementById('product-message').textContent")
         _screenshot(session, OUTPUT / "dashboard-product.png", "#product")
 
@@ -389,7 +446,8 @@ def test_empty_warehouse_page_has_no_js_errors(browser, built_pages):
         assert notes >= 5
         charts = session.evaluate(
             "Array.prototype.map.call(document.querySelectorAll('.js-plotly-plot'),"
-            " function (el) { return [el.id, (el.querySelector('.annotation-text') || {}).textContent || ''];})")
+            " function (el) { return [el.id, (el.querySelector('.annotation-text') || {}).textContent || ''];})"
+        )
         assert len(charts) == 11  # no product charts without products
         for chart_id, note in charts:
             assert note.startswith("No data yet"), (chart_id, note)

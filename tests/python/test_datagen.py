@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from demand_forecast import datagen
+from demand_forecast.synthetic import datagen
 
 END = "2026-10-31"
 N_PRODUCTS = 150
@@ -56,6 +56,7 @@ def _one(con, sql: str):
 
 # ------------------------------------------------------------------ layout and schema
 
+
 def test_layout_and_schema(gen, manifest):
     assert sorted(p.name for p in (gen / "raw" / "sales_lines").iterdir()) == ["part-00000.parquet"]
     assert (gen / "raw" / "products" / "products.parquet").is_file()
@@ -66,8 +67,16 @@ def test_layout_and_schema(gen, manifest):
     assert sales.names == ["line_id", "sale_date", "product_id", "quantity", "unit_price", "loaded_at"]
     assert [str(t) for t in sales.types] == ["string"] * 5 + ["timestamp[us]"]
     products = pq.read_schema(gen / "raw" / "products" / "products.parquet")
-    assert products.names == ["product_id", "product_name", "product_group", "category", "launch_date",
-                              "discontinued_date", "list_price", "loaded_at"]
+    assert products.names == [
+        "product_id",
+        "product_name",
+        "product_group",
+        "category",
+        "launch_date",
+        "discontinued_date",
+        "list_price",
+        "loaded_at",
+    ]
     snaps = pq.read_schema(gen / "raw" / "stock_snapshots" / "part-00000.parquet")
     assert snaps.names == ["snapshot_date", "product_id", "on_hand_qty", "loaded_at"]
     assert str(snaps.field("on_hand_qty").type) == "int32"
@@ -98,6 +107,7 @@ def test_products_shape(con, manifest):
 
 # ------------------------------------------------------------------ determinism
 
+
 def test_same_seed_identical_and_chunking_irrelevant(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     kw = dict(products=40, years=1, end_date=END, seed=3, progress=False)
@@ -106,19 +116,26 @@ def test_same_seed_identical_and_chunking_irrelevant(tmp_path):
     datagen.generate(c, chunk_size=7, workers=2, **kw)  # 6 parts, 2 processes
     assert len(list((c / "raw" / "sales_lines").glob("part-*.parquet"))) == 6
     # same seed and chunking: byte-identical files
-    for rel in ("raw/sales_lines/part-00000.parquet", "raw/stock_snapshots/part-00000.parquet",
-                "raw/products/products.parquet", "truth/true_monthly_demand.parquet",
-                "truth/defect_lines.parquet", "truth/manifest.json"):
+    for rel in (
+        "raw/sales_lines/part-00000.parquet",
+        "raw/stock_snapshots/part-00000.parquet",
+        "raw/products/products.parquet",
+        "truth/true_monthly_demand.parquet",
+        "truth/defect_lines.parquet",
+        "truth/manifest.json",
+    ):
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     # other chunk size and workers: the same rows
-    for source, keys in (("sales_lines", ["line_id", "loaded_at"]),
-                         ("stock_snapshots", ["product_id", "snapshot_date"])):
+    for source, keys in (
+        ("sales_lines", ["line_id", "loaded_at"]),
+        ("stock_snapshots", ["product_id", "snapshot_date"]),
+    ):
         pd.testing.assert_frame_equal(_sorted(_read(a, source), keys), _sorted(_read(c, source), keys))
-    for name, keys in (("true_monthly_demand", ["product_id", "month"]),
-                       ("defect_lines", ["line_id", "defect"])):
+    for name, keys in (("true_monthly_demand", ["product_id", "month"]), ("defect_lines", ["line_id", "defect"])):
         pd.testing.assert_frame_equal(
             _sorted(pd.read_parquet(a / "truth" / f"{name}.parquet"), keys),
-            _sorted(pd.read_parquet(c / "truth" / f"{name}.parquet"), keys))
+            _sorted(pd.read_parquet(c / "truth" / f"{name}.parquet"), keys),
+        )
     assert json.loads((a / "truth/manifest.json").read_text()) == json.loads((c / "truth/manifest.json").read_text())
 
 
@@ -148,25 +165,39 @@ def test_default_end_date_is_yesterday():
 
 # ------------------------------------------------------------------ defects: exact counts
 
+
 def test_every_defect_kind_present_in_exactly_the_recorded_amount(con, manifest):
     d = manifest["defects"]
     end = manifest["parameters"]["end_date"]
     assert all(v > 0 for v in d.values()), d  # the fixture is big enough to contain every kind
     observed = {
-        "duplicate_lines": _one(con, "select count(*) - (select count(*) from (select distinct * from sales)) from sales"),
+        "duplicate_lines": _one(
+            con, "select count(*) - (select count(*) from (select distinct * from sales)) from sales"
+        ),
         "null_product_id": _one(con, "select count(*) from sales where product_id is null"),
-        "unknown_product_id": _one(con, "select count(*) from sales where product_id is not null "
-                                        "and product_id not in (select product_id from products)"),
-        "unparseable_sale_date": _one(con, "select count(*) from sales where try_strptime(sale_date, '%Y-%m-%d') is null"),
+        "unknown_product_id": _one(
+            con,
+            "select count(*) from sales where product_id is not null "
+            "and product_id not in (select product_id from products)",
+        ),
+        "unparseable_sale_date": _one(
+            con, "select count(*) from sales where try_strptime(sale_date, '%Y-%m-%d') is null"
+        ),
         "future_sale_date": _one(con, f"select count(*) from sales where try_cast(sale_date as date) > date '{end}'"),
         "non_numeric_quantity": _one(con, "select count(*) from sales where try_cast(quantity as bigint) is null"),
-        "absurd_quantity": _one(con, "select count(*) from sales where try_cast(quantity as bigint) >= "
-                                     f"{manifest['rules']['absurd_quantity_min']}"),
+        "absurd_quantity": _one(
+            con,
+            "select count(*) from sales where try_cast(quantity as bigint) >= "
+            f"{manifest['rules']['absurd_quantity_min']}",
+        ),
         "returns": _one(con, "select count(*) from sales where try_cast(quantity as bigint) < 0"),
         "negative_unit_price": _one(con, "select count(*) from sales where try_cast(unit_price as decimal(12,2)) < 0"),
-        "non_numeric_unit_price": _one(con, "select count(*) from sales where try_cast(unit_price as decimal(12,2)) is null"),
-        "late_arriving_lines": _one(con, "select count(*) from sales where loaded_at > "
-                                         "try_cast(sale_date as date) + interval 35 day"),
+        "non_numeric_unit_price": _one(
+            con, "select count(*) from sales where try_cast(unit_price as decimal(12,2)) is null"
+        ),
+        "late_arriving_lines": _one(
+            con, "select count(*) from sales where loaded_at > try_cast(sale_date as date) + interval 35 day"
+        ),
         "outlier_bulk_orders": _one(con, "select count(*) from outlier_events"),
     }
     assert observed == d
@@ -178,8 +209,14 @@ def test_defect_lines_list_every_affected_line(con, manifest):
     assert {names.get(k, k): v for k, v in manifest["defects"].items()} == per_kind
     # every recorded line id exists in the sales lines; duplicates appear exactly twice
     assert _one(con, "select count(*) from defect_lines where line_id not in (select line_id from sales)") == 0
-    assert _one(con, """select count(*) from defect_lines d where defect = 'duplicate_line'
-                         and (select count(*) from sales s where s.line_id = d.line_id) <> 2""") == 0
+    assert (
+        _one(
+            con,
+            """select count(*) from defect_lines d where defect = 'duplicate_line'
+                         and (select count(*) from sales s where s.line_id = d.line_id) <> 2""",
+        )
+        == 0
+    )
     assert _one(con, "select count(*) - count(distinct line_id) from sales") == manifest["defects"]["duplicate_lines"]
     # mutated lines carry exactly the recorded defect
     checks = {
@@ -193,8 +230,11 @@ def test_defect_lines_list_every_affected_line(con, manifest):
         "return": "try_cast(s.quantity as bigint) < 0",
     }
     for kind, cond in checks.items():
-        bad = _one(con, f"select count(*) from defect_lines d join sales s using (line_id) "
-                        f"where d.defect = '{kind}' and not coalesce({cond}, false)")
+        bad = _one(
+            con,
+            f"select count(*) from defect_lines d join sales s using (line_id) "
+            f"where d.defect = '{kind}' and not coalesce({cond}, false)",
+        )
         assert bad == 0, kind
 
 
@@ -227,6 +267,7 @@ def test_outliers_are_big(con):
 
 # ------------------------------------------------------------------ ground truth vs sales
 
+
 def test_truth_equals_sales_where_no_defect_applies(con):
     diff = con.execute("""
         with dirty as (
@@ -257,12 +298,15 @@ def test_truth_equals_sales_where_no_defect_applies(con):
 
 
 def test_no_valid_sales_outside_the_truth_window(con):
-    n = _one(con, """
+    n = _one(
+        con,
+        """
         select count(*) from sales s
         join products_truth p using (product_id)
         where try_cast(s.sale_date as date) is not null
           and (cast(s.sale_date as date) < p.active_from or cast(s.sale_date as date) > p.active_to)
-          and s.line_id not in (select line_id from defect_lines where defect = 'future_sale_date')""")
+          and s.line_id not in (select line_id from defect_lines where defect = 'future_sale_date')""",
+    )
     assert n == 0
 
 
@@ -281,24 +325,43 @@ def test_truth_covers_active_months(con):
 
 # ------------------------------------------------------------------ stock, cold start, discontinued
 
+
 def test_stockout_days_have_no_sales(con, manifest):
     zero_days = _one(con, "select count(*) from snaps where on_hand_qty = 0")
     assert zero_days == manifest["products"]["stockout_days"] > 0
     assert _one(con, "select sum(days) from stockout_episodes") == zero_days
-    assert _one(con, """select count(*) from snaps k join sales s
+    assert (
+        _one(
+            con,
+            """select count(*) from snaps k join sales s
                         on s.product_id = k.product_id and try_cast(s.sale_date as date) = k.snapshot_date
-                        where k.on_hand_qty = 0""") == 0
+                        where k.on_hand_qty = 0""",
+        )
+        == 0
+    )
     # zero stock exactly on the recorded episode days
-    assert _one(con, """select count(*) from snaps k join stockout_episodes e
+    assert (
+        _one(
+            con,
+            """select count(*) from snaps k join stockout_episodes e
                         on e.product_id = k.product_id and k.snapshot_date between e.start_date and e.end_date
-                        where k.on_hand_qty = 0""") == zero_days
+                        where k.on_hand_qty = 0""",
+        )
+        == zero_days
+    )
     episodes = con.execute("select days from stockout_episodes").fetchall()
     assert all(5 <= d <= 40 for (d,) in episodes)
     # demand continued during the stock-outs
-    assert _one(con, """select sum(t.true_demand) from true_monthly_demand t
+    assert (
+        _one(
+            con,
+            """select sum(t.true_demand) from true_monthly_demand t
                         where exists (select 1 from stockout_episodes e where e.product_id = t.product_id
                                       and t.month between date_trunc('month', e.start_date)
-                                      and date_trunc('month', e.end_date))""") > 0
+                                      and date_trunc('month', e.end_date))""",
+        )
+        > 0
+    )
 
 
 def test_snapshots_cover_the_active_window(con):
@@ -320,16 +383,34 @@ def test_cold_start_and_discontinued(con, manifest):
     assert cold == manifest["products"]["cold_start"] > 0
     assert _one(con, "select count(*) from products_truth where is_cold_start and active_from <> launch_date") == 0
     # no valid sale before launch
-    assert _one(con, """select count(*) from sales s join products p using (product_id)
-                        where try_cast(s.sale_date as date) < p.launch_date""") == 0
+    assert (
+        _one(
+            con,
+            """select count(*) from sales s join products p using (product_id)
+                        where try_cast(s.sale_date as date) < p.launch_date""",
+        )
+        == 0
+    )
     disc = _one(con, "select count(*) from products where discontinued_date is not null")
     assert disc == manifest["products"]["discontinued"]
-    assert _one(con, """select count(*) from sales s join products p using (product_id)
+    assert (
+        _one(
+            con,
+            """select count(*) from sales s join products p using (product_id)
                         where p.discontinued_date is not null
                           and try_cast(s.sale_date as date) > p.discontinued_date
-                          and s.line_id not in (select line_id from defect_lines where defect = 'future_sale_date')""") == 0
-    assert _one(con, """select count(*) from snaps k join products p using (product_id)
-                        where k.snapshot_date > p.discontinued_date""") == 0
+                          and s.line_id not in (select line_id from defect_lines where defect = 'future_sale_date')""",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            con,
+            """select count(*) from snaps k join products p using (product_id)
+                        where k.snapshot_date > p.discontinued_date""",
+        )
+        == 0
+    )
     recent = manifest["products"]["cold_start_last_3_months"]
     end = manifest["parameters"]["end_date"]
     assert _one(con, f"select count(*) from products where launch_date > date '{end}' - interval 91 day") == recent
@@ -348,6 +429,7 @@ def test_cold_start_and_discontinued_present_at_default_size(tmp_path):
 
 # ------------------------------------------------------------------ csv
 
+
 def test_csv_format_matches_parquet(tmp_path):
     kw = dict(products=25, years=1, end_date=END, seed=5, progress=False)
     datagen.generate(tmp_path / "p", **kw)
@@ -365,12 +447,17 @@ def test_csv_format_matches_parquet(tmp_path):
                                    nullif(unit_price, ''), loaded_at
                             from read_parquet('{tmp_path}/p/raw/sales_lines/*.parquet') order by all""").fetchall()
     assert from_csv == from_pq
-    snaps_csv = c.execute(f"select count(*), sum(on_hand_qty) from read_csv('{tmp_path}/c/raw/stock_snapshots/*.csv')").fetchone()
-    snaps_pq = c.execute(f"select count(*), sum(on_hand_qty) from read_parquet('{tmp_path}/p/raw/stock_snapshots/*.parquet')").fetchone()
+    snaps_csv = c.execute(
+        f"select count(*), sum(on_hand_qty) from read_csv('{tmp_path}/c/raw/stock_snapshots/*.csv')"
+    ).fetchone()
+    snaps_pq = c.execute(
+        f"select count(*), sum(on_hand_qty) from read_parquet('{tmp_path}/p/raw/stock_snapshots/*.parquet')"
+    ).fetchone()
     assert snaps_csv == snaps_pq
 
 
 # ------------------------------------------------------------------ helpers and CLI
+
 
 def test_text_helpers():
     assert datagen.int_text(np.array([0, 7, -3, 12345])).to_pylist() == ["0", "7", "-3", "12345"]

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from forecast_synth import mixed_panel
 
 from demand_forecast import dbt_bridge
 from demand_forecast.dbt_bridge import forecast_config, mark_selected, run_key, typed
 
-from forecast_synth import mixed_panel
-
 
 def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
-    config = forecast_config({"horizon": "3", "n_origins": "4", "baseline_weights": "[0.6, 0.4]", "n_jobs": "1",
-                              "seed": "7", "models": "baseline, ets", "min_history_months": "6"})
+    config = forecast_config(
+        {
+            "horizon": "3",
+            "n_origins": "4",
+            "baseline_weights": "[0.6, 0.4]",
+            "n_jobs": "1",
+            "seed": "7",
+            "models": "baseline, ets",
+            "min_history_months": "6",
+        }
+    )
     assert (config.horizon, config.n_origins, config.n_jobs, config.seed) == (3, 4, 1, 7)
     assert config.baseline_weights == (0.6, 0.4)
     assert config.models == ("baseline", "ets")
@@ -27,15 +35,22 @@ def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    forecasts = pd.DataFrame({
-        "product_id": ["A"] * 3 + ["B"] * 3,
-        "model_name": ["ets", "ensemble", "champion"] * 2,
-        "forecast_p50": [1.0, 2.0, 1.0, 5.0, 6.0, 6.0],
-        "selection_reason": ["lowest MAE: ets"] * 3 + ["lowest MAE: ensemble"] * 3,
-    })
-    selection = pd.DataFrame({"product_id": ["A", "B"], "champion_model": ["ets", "ensemble"],
-                              "ensemble_members": ["ets,theta,tsb", "sba,tsb,baseline"],
-                              "ensemble_reason": ["mean of ets+theta+tsb: best of 92 model combinations", None]})
+    forecasts = pd.DataFrame(
+        {
+            "product_id": ["A"] * 3 + ["B"] * 3,
+            "model_name": ["ets", "ensemble", "champion"] * 2,
+            "forecast_p50": [1.0, 2.0, 1.0, 5.0, 6.0, 6.0],
+            "selection_reason": ["lowest MAE: ets"] * 3 + ["lowest MAE: ensemble"] * 3,
+        }
+    )
+    selection = pd.DataFrame(
+        {
+            "product_id": ["A", "B"],
+            "champion_model": ["ets", "ensemble"],
+            "ensemble_members": ["ets,theta,tsb", "sba,tsb,baseline"],
+            "ensemble_reason": ["mean of ets+theta+tsb: best of 92 model combinations", None],
+        }
+    )
     return forecasts, selection
 
 

@@ -1,4 +1,4 @@
-"""End to end: the monthly batch (`python -m demand_forecast.batch run`, what `make run` calls) on a
+"""End to end: the monthly batch (`python -m demand_forecast.ops.batch run`, what `make run` calls) on a
 small generated dataset: three as-of months replayed in order, each a full `dbt build` (SQL and Python
 models, dbt tests, Elementary tests), then the Elementary report and the dashboard.
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).with_name("dbt"))
 REPLAY_MONTHS = 3
 
-pytestmark = pytest.mark.dbt
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
 
 def _environment(tmp: Path, data: Path) -> dict[str, str]:
@@ -67,24 +67,52 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     tmp = tmp_path_factory.mktemp("e2e")
     data = tmp / "data"
     subprocess.run(
-        [sys.executable, "-m", "demand_forecast.datagen", "--out", str(data), "--products", "40", "--years", "3",
-         "--seed", "7", "--quiet"],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "demand_forecast.cli",
+            "generate",
+            "--out",
+            str(data),
+            "--products",
+            "40",
+            "--years",
+            "3",
+            "--seed",
+            "7",
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     env = _environment(tmp, data)
     batch = subprocess.run(
-        [sys.executable, "-m", "demand_forecast.batch", "run", "--replay-months", str(REPLAY_MONTHS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400,
+        [sys.executable, "-m", "demand_forecast.cli", "run", "--replay-months", str(REPLAY_MONTHS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
     )
     (tmp / "batch-output.log").write_text(batch.stdout + batch.stderr)
     assert batch.returncode == 0, f"batch failed:\n{batch.stdout[-4000:]}\n{batch.stderr[-2000:]}"
     database = tmp / "warehouse" / "demand.duckdb"
     with duckdb.connect(str(database), read_only=True) as connection:
-        months = [m for (m,) in connection.execute(
-            "select distinct as_of_month from marts.fct_forecasts order by 1").fetchall()]
+        months = [
+            m
+            for (m,) in connection.execute("select distinct as_of_month from marts.fct_forecasts order by 1").fetchall()
+        ]
         forecasts = connection.execute("select * from marts.fct_forecasts order by all").fetchdf()
-    return {"tmp": tmp, "data": data, "env": env, "database": database, "months": months,
-            "forecasts": forecasts, "output": batch.stdout}
+    return {
+        "tmp": tmp,
+        "data": data,
+        "env": env,
+        "database": database,
+        "months": months,
+        "forecasts": forecasts,
+        "output": batch.stdout,
+    }
 
 
 def _query(replay: dict[str, object], sql: str) -> list[tuple]:
@@ -95,7 +123,7 @@ def _query(replay: dict[str, object], sql: str) -> list[tuple]:
 def test_replay_gives_three_months_of_forecasts_and_two_of_accuracy(replay: dict[str, object]) -> None:
     months = replay["months"]
     assert len(months) == REPLAY_MONTHS
-    assert all((b.year * 12 + b.month) - (a.year * 12 + a.month) == 1 for a, b in zip(months, months[1:]))
+    assert all((b.year * 12 + b.month) - (a.year * 12 + a.month) == 1 for a, b in zip(months, months[1:], strict=False))
     scored = [m for (m,) in _query(replay, "select distinct as_of_month from marts.fct_forecast_accuracy order by 1")]
     assert scored == months[:2]
 
@@ -152,8 +180,11 @@ def test_three_selected_horizons_per_active_product(replay: dict[str, object]) -
 
 
 def test_registry_has_every_model_for_every_month(replay: dict[str, object]) -> None:
-    rows = _query(replay, "select as_of_month, count(distinct model_name), count(model_blob) "
-                          "from marts.fct_model_registry group by 1 order by 1")
+    rows = _query(
+        replay,
+        "select as_of_month, count(distinct model_name), count(model_blob) "
+        "from marts.fct_model_registry group by 1 order by 1",
+    )
     assert [month for month, _, _ in rows] == replay["months"]
     assert all(n_models >= 5 and n_blobs >= 1 for _, n_models, n_blobs in rows)
 
@@ -174,8 +205,17 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
     with duckdb.connect(str(replay["database"]), read_only=True) as connection:
         after = connection.execute("select * from marts.fct_forecasts order by all").fetchdf()
     before = replay["forecasts"]
-    values = ["product_id", "as_of_month", "forecast_month", "horizon", "model_name", "is_selected",
-              "forecast_p10", "forecast_p50", "forecast_p90"]
+    values = [
+        "product_id",
+        "as_of_month",
+        "forecast_month",
+        "horizon",
+        "model_name",
+        "is_selected",
+        "forecast_p10",
+        "forecast_p50",
+        "forecast_p90",
+    ]
     assert len(after) == len(before)
     pd.testing.assert_frame_equal(after[values], before[values])
     changed_runs = set(after.loc[after["run_id"] != before["run_id"], "as_of_month"])
@@ -184,13 +224,17 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
 
 def test_the_default_warehouse_and_export_folders_are_in_the_repository() -> None:
     # DuckDB cannot create the file's folder: a fresh clone must already have it for a plain `dbt build`
-    tracked = subprocess.run(["git", "ls-files", "warehouse/.gitkeep", "exports/.gitkeep"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "warehouse/.gitkeep", "exports/.gitkeep"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert tracked == ["exports/.gitkeep", "warehouse/.gitkeep"]
 
 
-def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, object],
-                                                          tmp_path: Path) -> None:
+def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, object], tmp_path: Path) -> None:
     """What an analytics engineer types first: `dbt build` alone, no batch, on an empty warehouse."""
     env = _environment(tmp_path, Path(replay["data"]))
     (tmp_path / "warehouse").mkdir()  # DuckDB does not create folders: the repository ships warehouse/
@@ -200,7 +244,8 @@ def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, obje
     assert "ERROR=0" in result.stdout
     with duckdb.connect(str(tmp_path / "warehouse" / "demand.duckdb"), read_only=True) as connection:
         per_product = connection.execute(
-            "select count(*) from marts.fct_forecasts where is_selected group by product_id").fetchall()
+            "select count(*) from marts.fct_forecasts where is_selected group by product_id"
+        ).fetchall()
         results = connection.execute("select count(*) from elementary.elementary_test_results").fetchone()[0]
     assert per_product and {n for (n,) in per_product} == {3}
     assert results > 100  # dbt's and Elementary's test results were uploaded by the on-run-end hook
@@ -221,8 +266,7 @@ def _copy_with_sales_lines(replay: dict[str, object], name: str, edit) -> tuple[
     with duckdb.connect() as connection:
         connection.register("lines", lines)
         connection.execute(f"copy lines to '{lines_dir}/part-00000.parquet' (format parquet)")
-    env = {**replay["env"], "DEMAND_RAW_DIR": str(raw),
-           "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
+    env = {**replay["env"], "DEMAND_RAW_DIR": str(raw), "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb")}
     return tmp, env
 
 
@@ -252,10 +296,14 @@ def test_elementary_flags_a_volume_drop_and_a_schema_change(replay: dict[str, ob
                                    order by detected_at desc limit 1)
             """
         ).fetchall()
-    assert ("anomaly_detection", "row_count", "warn") in flagged or ("anomaly_detection", "row_count", "fail") in flagged, (
-        flagged, output[-3000:])
-    assert any(test_type == "schema_change" and status in ("warn", "fail", "error")
-               for test_type, _, status in flagged), flagged
+    assert ("anomaly_detection", "row_count", "warn") in flagged or (
+        "anomaly_detection",
+        "row_count",
+        "fail",
+    ) in flagged, (flagged, output[-3000:])
+    assert any(
+        test_type == "schema_change" and status in ("warn", "fail", "error") for test_type, _, status in flagged
+    ), flagged
 
 
 def test_elementary_flags_a_product_group_that_stops_selling(replay: dict[str, object]) -> None:
@@ -266,7 +314,8 @@ def test_elementary_flags_a_product_group_that_stops_selling(replay: dict[str, o
     def edit(connection, raw: Path) -> pd.DataFrame:
         group = connection.execute(
             f"select product_group from read_parquet('{raw}/products/*.parquet') "
-            "group by 1 order by count(*) desc, 1 limit 1").fetchone()[0]
+            "group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchone()[0]
         chosen["group"] = group
         return connection.execute(
             f"""
@@ -276,22 +325,40 @@ def test_elementary_flags_a_product_group_that_stops_selling(replay: dict[str, o
                 and lines.product_id in (select product_id from read_parquet('{raw}/products/*.parquet')
                                          where product_group = '{group}')
             )
-            """).fetchdf()
+            """
+        ).fetchdf()
 
     tmp, env = _copy_with_sales_lines(replay, "group-loss", edit)
     group = chosen["group"]
     # cautious: no test that also reads the (not rebuilt) forecasts of the copy
-    result = _dbt(["build", "--select", "+int_monthly_demand", "int_sales_lines_quarantined",
-                   "--exclude", "source:*", "--indirect-selection", "cautious",
-                   "--vars", json.dumps({"as_of_month": _month(last)})], env, tmp)
+    result = _dbt(
+        [
+            "build",
+            "--select",
+            "+int_monthly_demand",
+            "int_sales_lines_quarantined",
+            "--exclude",
+            "source:*",
+            "--indirect-selection",
+            "cautious",
+            "--vars",
+            json.dumps({"as_of_month": _month(last)}),
+        ],
+        env,
+        tmp,
+    )
     assert result.returncode == 0, _failures(result.stdout)
     with duckdb.connect(str(tmp / "warehouse" / "demand.duckdb"), read_only=True) as connection:
         status, test_id = connection.execute(
             "select status, id from elementary.elementary_test_results "
-            "where test_short_name = 'dimension_anomalies' order by detected_at desc limit 1").fetchone()
-        rows = [json.loads(row) for (row,) in connection.execute(
-            "select result_row from elementary.test_result_rows where elementary_test_results_id = ?",
-            [test_id]).fetchall()]
+            "where test_short_name = 'dimension_anomalies' order by detected_at desc limit 1"
+        ).fetchone()
+        rows = [
+            json.loads(row)
+            for (row,) in connection.execute(
+                "select result_row from elementary.test_result_rows where elementary_test_results_id = ?", [test_id]
+            ).fetchall()
+        ]
     assert status == "warn", result.stdout[-3000:]
     flagged = {row["dimension_value"] for row in rows if row.get("is_anomalous")}
     assert group in flagged, (group, flagged)
@@ -306,21 +373,35 @@ def test_sanity_checks_stop_a_broken_forecast_table(replay: dict[str, object]) -
     with duckdb.connect(str(database)) as connection:
         # the sanity tests check the month of the last build (an earlier test rebuilt an earlier month)
         latest = "(select as_of_month from intermediate.int_batch_parameters)"
-        products = [p for (p,) in connection.execute(
-            f"select distinct product_id from marts.fct_forecasts where as_of_month = {latest} "
-            "and is_selected and forecast_p50 > 1 order by 1 limit 3").fetchall()]
+        products = [
+            p
+            for (p,) in connection.execute(
+                f"select distinct product_id from marts.fct_forecasts where as_of_month = {latest} "
+                "and is_selected and forecast_p50 > 1 order by 1 limit 3"
+            ).fetchall()
+        ]
         missing, unordered, too_big = products
-        connection.execute(f"delete from marts.fct_forecasts where as_of_month = {latest} and is_selected "
-                           f"and product_id = '{missing}' and horizon = 3")
-        connection.execute(f"update marts.fct_forecasts set forecast_p10 = forecast_p90 + 1 "
-                           f"where as_of_month = {latest} and is_selected and product_id = '{unordered}' "
-                           "and horizon = 1")
-        connection.execute(f"update marts.fct_forecasts set forecast_p50 = 1e9, forecast_p90 = 2e9 "
-                           f"where as_of_month = {latest} and is_selected and product_id = '{too_big}' "
-                           "and horizon = 2")
+        connection.execute(
+            f"delete from marts.fct_forecasts where as_of_month = {latest} and is_selected "
+            f"and product_id = '{missing}' and horizon = 3"
+        )
+        connection.execute(
+            f"update marts.fct_forecasts set forecast_p10 = forecast_p90 + 1 "
+            f"where as_of_month = {latest} and is_selected and product_id = '{unordered}' "
+            "and horizon = 1"
+        )
+        connection.execute(
+            f"update marts.fct_forecasts set forecast_p50 = 1e9, forecast_p90 = 2e9 "
+            f"where as_of_month = {latest} and is_selected and product_id = '{too_big}' "
+            "and horizon = 2"
+        )
     env = {**replay["env"], "DEMAND_DUCKDB_PATH": str(database)}
-    rules = ["forecast_has_every_horizon", "forecast_values_are_valid", "forecast_below_history_multiple",
-             "forecast_total_within_band"]
+    rules = [
+        "forecast_has_every_horizon",
+        "forecast_values_are_valid",
+        "forecast_below_history_multiple",
+        "forecast_total_within_band",
+    ]
     result = _dbt(["test", "--select", *[f"test_name:{rule}" for rule in rules]], env, tmp)
     assert result.returncode != 0
     run = json.loads((tmp / "target" / "run_results.json").read_text())["results"]
@@ -332,14 +413,20 @@ def test_sanity_checks_stop_a_broken_forecast_table(replay: dict[str, object]) -
     assert status["forecast_total_within_band"] == "pass"
     with duckdb.connect(str(database), read_only=True) as connection:
         stored = {
-            table: {row[0] for row in connection.execute(f'select product_id from dbt_test__audit."{table}"').fetchall()}
+            table: {
+                row[0] for row in connection.execute(f'select product_id from dbt_test__audit."{table}"').fetchall()
+            }
             for (table,) in connection.execute(
                 "select table_name from information_schema.tables where table_schema = 'dbt_test__audit' "
-                "and table_name like 'forecast_%'").fetchall()
+                "and table_name like 'forecast_%'"
+            ).fetchall()
             if "total" not in table
         }
-    assert {frozenset(v) for v in stored.values()} == {frozenset({missing}), frozenset({unordered}),
-                                                       frozenset({too_big})}
+    assert {frozenset(v) for v in stored.values()} == {
+        frozenset({missing}),
+        frozenset({unordered}),
+        frozenset({too_big}),
+    }
 
 
 def test_sanity_check_on_the_total_stops_an_inflated_month(replay: dict[str, object]) -> None:
@@ -347,9 +434,11 @@ def test_sanity_check_on_the_total_stops_an_inflated_month(replay: dict[str, obj
     shutil.copytree(Path(replay["tmp"]) / "warehouse", tmp / "warehouse")
     database = tmp / "warehouse" / "demand.duckdb"
     with duckdb.connect(str(database)) as connection:
-        connection.execute("update marts.fct_forecasts set forecast_p50 = forecast_p50 * 3, "
-                           "forecast_p90 = forecast_p90 * 3 where as_of_month = "
-                           "(select as_of_month from intermediate.int_batch_parameters) and is_selected and horizon = 1")
+        connection.execute(
+            "update marts.fct_forecasts set forecast_p50 = forecast_p50 * 3, "
+            "forecast_p90 = forecast_p90 * 3 where as_of_month = "
+            "(select as_of_month from intermediate.int_batch_parameters) and is_selected and horizon = 1"
+        )
     env = {**replay["env"], "DEMAND_DUCKDB_PATH": str(database)}
     result = _dbt(["test", "--select", "fct_forecasts,test_name:forecast_total_within_band"], env, tmp)
     assert result.returncode != 0

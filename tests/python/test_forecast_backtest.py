@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from demand_forecast.backtest import origin_indices
-from demand_forecast.config import ALL_MODELS, ForecastConfig
-from demand_forecast.features import build_panel_arrays
-from demand_forecast.pipeline import run_forecasting
-
 from forecast_synth import mixed_panel
+
+from demand_forecast.forecasting.backtest import origin_indices
+from demand_forecast.forecasting.config import ALL_MODELS, ForecastConfig
+from demand_forecast.forecasting.features import build_panel_arrays
+from demand_forecast.forecasting.pipeline import run_forecasting
 
 CONFIG = ForecastConfig(horizon=3, n_origins=6, n_jobs=1, seed=11, chunk_size=8)
 
@@ -62,7 +61,8 @@ def test_excluded_months_have_unknown_actuals(data, result):
     known = result.backtest.dropna(subset=["actual"])
     lookup = panel.set_index(["product_id", "month"])["demand"]
     np.testing.assert_allclose(
-        known["actual"].to_numpy(), lookup.loc[list(zip(known["product_id"], known["forecast_month"]))].to_numpy()
+        known["actual"].to_numpy(),
+        lookup.loc[list(zip(known["product_id"], known["forecast_month"], strict=True))].to_numpy(),
     )
 
 
@@ -121,8 +121,14 @@ def test_refit_options_change_only_what_they_should(data, result):
 def test_re_estimating_at_every_origin_matches_once_at_the_first_and_leaks_nothing(data, result):
     panel, profiles, as_of = data
     each = run_forecasting(panel, profiles, as_of, CONFIG.replace(stat_refit="each"))
-    stat = lambda bt: bt[bt["model_name"].isin(["ets", "theta"])].set_index(  # noqa: E731
-        ["product_id", "model_name", "cutoff_month", "horizon"])["forecast"].sort_index()
+
+    def stat(bt):
+        return (
+            bt[bt["model_name"].isin(["ets", "theta"])]
+            .set_index(["product_id", "model_name", "cutoff_month", "horizon"])["forecast"]
+            .sort_index()
+        )
+
     a, b = stat(result.backtest), stat(each.backtest)
     first = a.index.get_level_values("cutoff_month") == a.index.get_level_values("cutoff_month").min()
     # the first cutoff is an estimation origin in both plans; later ones differ where re-estimated

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from demand_forecast import metrics
-from demand_forecast.features import build_panel_arrays
-
 from forecast_synth import long_panel
+
+from demand_forecast.forecasting import metrics
+from demand_forecast.forecasting.features import build_panel_arrays
 
 Y = np.array([10.0, 0.0, 5.0, 20.0])
 F = np.array([12.0, 1.0, 5.0, 14.0])

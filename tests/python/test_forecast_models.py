@@ -7,23 +7,29 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from forecast_synth import long_panel
 
-from demand_forecast.features import build_panel_arrays
-from demand_forecast.models import (
+from demand_forecast.forecasting.features import build_panel_arrays
+from demand_forecast.forecasting.models import (
+    TSB,
     ColdStart,
     CrostonSBA,
     ETSForecaster,
     LightGBMForecaster,
     SeasonalNaive,
-    TSB,
     ThetaForecaster,
     WeightedMovingAverage,
     statistical_series_forecast,
 )
-from demand_forecast.models.intermittent import sba_path, tsb_path
-from demand_forecast.models.statistical import ets_forecast, ets_update, fit_ets, fit_theta, theta_forecast, theta_update
-
-from forecast_synth import long_panel
+from demand_forecast.forecasting.models.intermittent import sba_path, tsb_path
+from demand_forecast.forecasting.models.statistical import (
+    ets_forecast,
+    ets_update,
+    fit_ets,
+    fit_theta,
+    theta_forecast,
+    theta_update,
+)
 
 H = 3
 
@@ -85,6 +91,7 @@ def test_cold_start_constant_group_gives_launch_level():
 # pure seasonal series
 # ---------------------------------------------------------------------------
 
+
 def _seasonal(n):
     t = np.arange(n)
     return 100 + 30 * np.sin(2 * np.pi * t / 12)
@@ -96,8 +103,12 @@ def test_seasonal_naive_and_ets_reproduce_the_pattern():
     panel = long_panel({"S": y[:n]})
     expected = y[n : n + H]
     np.testing.assert_allclose(_forecasts(SeasonalNaive(H), panel).loc["S"].to_numpy(), expected, atol=1e-9)
-    np.testing.assert_allclose(_forecasts(ETSForecaster(H, classes=None), panel).loc["S"].to_numpy(), expected, atol=1e-3)
-    np.testing.assert_allclose(_forecasts(ThetaForecaster(H, classes=None), panel).loc["S"].to_numpy(), expected, rtol=0.02)
+    np.testing.assert_allclose(
+        _forecasts(ETSForecaster(H, classes=None), panel).loc["S"].to_numpy(), expected, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        _forecasts(ThetaForecaster(H, classes=None), panel).loc["S"].to_numpy(), expected, rtol=0.02
+    )
 
 
 def test_seasonal_naive_falls_back_to_naive_on_short_series():
@@ -159,6 +170,7 @@ def test_all_zero_series_forecasts_zero():
 # cold start: group profile x seasonally adjusted level
 # ---------------------------------------------------------------------------
 
+
 def test_cold_start_two_month_old_product_gets_group_profile_times_level():
     index = 1 + 0.4 * np.sin(2 * np.pi * np.arange(12) / 12)  # calendar month 1..12 -> index[m-1]
     index = index / index.mean()
@@ -198,18 +210,22 @@ def test_cold_start_follows_the_ramp_up_of_past_launches():
     fc = _forecasts(model, long_panel(series, end=months[-1]))
     # past launches at age 2 (level 15) reached 30, 40, 50 in the next three months
     np.testing.assert_allclose(fc.loc["NEW"].to_numpy(), [30.0, 40.0, 50.0], rtol=1e-9)
-    flat = _forecasts(ColdStart(H, min_history=6, min_products=5, launch_curve=False),
-                      long_panel(series, end=months[-1]))
+    flat = _forecasts(
+        ColdStart(H, min_history=6, min_products=5, launch_curve=False), long_panel(series, end=months[-1])
+    )
     np.testing.assert_allclose(flat.loc["NEW"].to_numpy(), 15.0)
     # too few past launches: no curve (growth 1)
     few = {k: v for k, v in series.items() if not k.startswith("L") or k in ("L0", "L1")}
-    np.testing.assert_allclose(_forecasts(ColdStart(H, min_history=6, min_products=5),
-                                          long_panel(few, end=months[-1])).loc["NEW"].to_numpy(), 15.0)
+    np.testing.assert_allclose(
+        _forecasts(ColdStart(H, min_history=6, min_products=5), long_panel(few, end=months[-1])).loc["NEW"].to_numpy(),
+        15.0,
+    )
 
 
 # ---------------------------------------------------------------------------
 # statistical models: fixed-parameter re-filter == statsmodels
 # ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", ["ANN", "AAN", "AAdN", "ANA", "AAdA"])
 def test_ets_refilter_matches_statsmodels_with_fixed_parameters(spec):
@@ -225,8 +241,12 @@ def test_ets_refilter_matches_statsmodels_with_fixed_parameters(spec):
     seasonal = spec in ("ANA", "AAdA")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        kwargs = dict(trend="add" if trend else None, damped_trend=damped, seasonal="add" if seasonal else None,
-                      seasonal_periods=12 if seasonal else None)
+        kwargs = dict(
+            trend="add" if trend else None,
+            damped_trend=damped,
+            seasonal="add" if seasonal else None,
+            seasonal_periods=12 if seasonal else None,
+        )
         res = ETSModel(y[:40], initialization_method="heuristic", **kwargs).fit(disp=False)
         np.testing.assert_allclose(ets_forecast(state, 3), res.forecast(3), rtol=1e-10)
         init = {"initial_level": res.initial_level}
@@ -288,6 +308,7 @@ def test_statistical_series_function_is_pure_and_uses_only_data_to_first_origin(
 # ---------------------------------------------------------------------------
 # interface
 # ---------------------------------------------------------------------------
+
 
 def test_model_interface_fit_returns_self_and_predict_frame():
     panel = long_panel({"A": np.arange(1.0, 25.0)})

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from forecast_synth import mixed_panel
 
-from demand_forecast.config import ALL_MODELS, ForecastConfig
-from demand_forecast.pipeline import (
+from demand_forecast.forecasting.config import ALL_MODELS, ForecastConfig
+from demand_forecast.forecasting.pipeline import (
     BACKTEST_COLUMNS,
     FORECAST_COLUMNS,
     METRICS_COLUMNS,
@@ -17,8 +18,6 @@ from demand_forecast.pipeline import (
     SELECTION_COLUMNS,
     run_forecasting,
 )
-
-from forecast_synth import mixed_panel
 
 CONFIG = ForecastConfig(horizon=3, n_origins=6, n_jobs=1, seed=5, chunk_size=6, gbm_num_threads=1)
 FRAMES = ("backtest", "metrics", "selection", "forecasts")
@@ -141,7 +140,9 @@ def test_registry_rows(result):
 
 def test_same_input_and_seed_give_identical_frames(data, result):
     panel, profiles, as_of = data
-    again = run_forecasting(panel.sample(frac=1.0, random_state=3), profiles, as_of, CONFIG)  # row order must not matter
+    again = run_forecasting(
+        panel.sample(frac=1.0, random_state=3), profiles, as_of, CONFIG
+    )  # row order must not matter
     for name in FRAMES:
         pd.testing.assert_frame_equal(getattr(result, name), getattr(again, name))
     cols = [c for c in REGISTRY_COLUMNS if c != "fit_seconds"]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demand_forecast.config import DEMAND_CLASSES, ForecastConfig
-from demand_forecast.intervals import apply_band, fit_quantiles, loo_bands
-from demand_forecast.selection import ENSEMBLE, select_models
+from demand_forecast.forecasting.config import DEMAND_CLASSES, ForecastConfig
+from demand_forecast.forecasting.intervals import apply_band, fit_quantiles, loo_bands
+from demand_forecast.forecasting.selection import ENSEMBLE, select_models
 
 MODELS = ["baseline", "ets", "theta"]
 CLASSES = list(DEMAND_CLASSES)
@@ -19,8 +19,19 @@ def _bt(errors: dict[tuple[int, int], list[float]], actual: float = 10.0) -> pd.
     rows = []
     for (pid, model), errs in errors.items():
         for k, e in enumerate(errs):
-            rows.append(dict(pid=pid, model=model, origin=k // 3, h=k % 3 + 1, t=10 + k,
-                             forecast=actual + e, actual=actual, mase_scale=1.0, level=actual))
+            rows.append(
+                dict(
+                    pid=pid,
+                    model=model,
+                    origin=k // 3,
+                    h=k % 3 + 1,
+                    t=10 + k,
+                    forecast=actual + e,
+                    actual=actual,
+                    mase_scale=1.0,
+                    level=actual,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -41,7 +52,9 @@ def test_champion_is_the_model_with_the_lowest_error():
     assert row["champion_model"] == "ets"  # ensemble mean error (5+1+3)/3 = 3 > 1
     assert row["ensemble_members"] == "ets,theta,baseline"
     assert row["selection_level"] == "product"
-    assert "lowest MAE over 4 origins (12 points): ets 1 (WAPE 0.100) vs theta 3 (WAPE 0.300)" == row["selection_reason"]
+    assert (
+        row["selection_reason"] == "lowest MAE over 4 origins (12 points): ets 1 (WAPE 0.100) vs theta 3 (WAPE 0.300)"
+    )
 
 
 def test_ensemble_wins_when_errors_cancel():
@@ -55,8 +68,13 @@ def test_ensemble_wins_when_errors_cancel():
     assert "ensemble of baseline+ets 0" in row["selection_reason"]
     np.testing.assert_allclose(sel.ensemble_bt["forecast"], 10.0)
     # ensemble not allowed as champion -> best single model
-    sel2 = _select(bt, 1, ["smooth|G"], ["smooth"],
-                   ForecastConfig(min_selection_points=6, ensemble_size=2, ensemble_as_candidate=False))
+    sel2 = _select(
+        bt,
+        1,
+        ["smooth|G"],
+        ["smooth"],
+        ForecastConfig(min_selection_points=6, ensemble_size=2, ensemble_as_candidate=False),
+    )
     assert sel2.table.iloc[0]["champion_model"] == "baseline"
 
 
@@ -69,14 +87,21 @@ def test_only_models_covering_all_points_are_compared():
 
 
 def test_short_history_uses_the_segment_choice_and_falls_back_when_needed():
-    errors = {(0, 0): [5.0] * 12, (0, 1): [1.0] * 12, (0, 2): [3.0] * 12,  # product 0: long history, segment A
-              (1, 0): [0.0] * 2, (1, 1): [9.0] * 2, (1, 2): [9.0] * 2}  # product 1: 2 points, segment A
+    errors = {
+        (0, 0): [5.0] * 12,
+        (0, 1): [1.0] * 12,
+        (0, 2): [3.0] * 12,  # product 0: long history, segment A
+        (1, 0): [0.0] * 2,
+        (1, 1): [9.0] * 2,
+        (1, 2): [9.0] * 2,
+    }  # product 1: 2 points, segment A
     bt = _bt(errors)
     final = np.ones((4, 3, 3))
     final[2, 1, :] = np.nan  # product 2 (no backtest, segment B, class new): ets has no final forecast
     final[3, 1, :] = np.nan  # product 3 (no backtest, segment C, class erratic): likewise
-    sel = _select(bt, 4, ["smooth|A", "smooth|A", "new|B", "erratic|C"], ["smooth", "smooth", "new", "erratic"],
-                  final=final)
+    sel = _select(
+        bt, 4, ["smooth|A", "smooth|A", "new|B", "erratic|C"], ["smooth", "smooth", "new", "erratic"], final=final
+    )
     t = sel.table.set_index("pid")
     # product 1: its own two points favour baseline, but it is short -> segment A ranking (pooled WAPE)
     assert t.loc[1, "selection_level"] == "segment"
@@ -102,6 +127,7 @@ def test_product_without_any_forecast_has_no_champion():
 # ---------------------------------------------------------------------------
 # intervals
 # ---------------------------------------------------------------------------
+
 
 def test_apply_band_is_ordered_and_non_negative():
     rng = np.random.default_rng(0)
@@ -149,10 +175,16 @@ def test_a_thin_model_pool_borrows_its_class_before_other_classes():
 def test_leave_one_origin_out_bands_cover_about_80_percent():
     rng = np.random.default_rng(1)
     n = 6000
-    bt = pd.DataFrame({
-        "pid": rng.integers(0, 500, n), "model": 0, "origin": rng.integers(0, 6, n), "h": rng.integers(1, 4, n),
-        "forecast": 50.0, "level": 10.0,
-    })
+    bt = pd.DataFrame(
+        {
+            "pid": rng.integers(0, 500, n),
+            "model": 0,
+            "origin": rng.integers(0, 6, n),
+            "h": rng.integers(1, 4, n),
+            "forecast": 50.0,
+            "level": 10.0,
+        }
+    )
     bt["actual"] = bt["forecast"] + rng.normal(0, 10, n)
     p10, p90 = loo_bands(bt, np.zeros(500, int), (1, 4, 5), (0.1, 0.9), 30)
     covered = (bt["actual"] >= p10) & (bt["actual"] <= p90)
@@ -160,7 +192,7 @@ def test_leave_one_origin_out_bands_cover_about_80_percent():
 
 
 def test_ensemble_final_mean_and_median_over_available_members():
-    from demand_forecast.selection import ensemble_final
+    from demand_forecast.forecasting.selection import ensemble_final
 
     final = np.array([[[1.0, 2.0], [3.0, 4.0], [11.0, 12.0]], [[5.0, 5.0], [np.nan, np.nan], [7.0, 9.0]]])
     members = np.array([[True, True, True], [True, True, False]])
@@ -172,8 +204,9 @@ def test_ensemble_final_mean_and_median_over_available_members():
 # ensemble members chosen per pool of products
 # ---------------------------------------------------------------------------
 
+
 def test_best_combination_finds_errors_that_cancel_and_prefers_the_smaller_on_ties():
-    from demand_forecast.selection import best_combination
+    from demand_forecast.forecasting.selection import best_combination
 
     y = np.full(60, 10.0)
     # model 0 over-forecasts by 2, model 1 under-forecasts by 2, model 2 is off by 3
@@ -215,13 +248,15 @@ def test_class_pool_gives_every_product_the_same_best_combination():
     assert set(t.drop(index=5)["ensemble_members"]) == {"baseline,ets"}
     assert t.loc[0, "ensemble_reason"] == (
         "mean of baseline+ets: best of 7 model combinations for demand class smooth by pooled backtest WAPE "
-        "0.000 over 180 points (best single model theta 0.100)")
+        "0.000 over 180 points (best single model theta 0.100)"
+    )
     assert t.loc[5, "ensemble_members"] == "baseline"
     assert t.loc[5, "ensemble_reason"].endswith("; ets cannot forecast this product")
     np.testing.assert_allclose(sel.ensemble_bt.loc[sel.ensemble_bt["pid"] == 0, "forecast"], 10.0)
     # the same data chosen per product gives theta first (lowest MAE), then baseline and ets
-    per_product = _select(bt, 20, ["smooth|G"] * 20, ["smooth"] * 20,
-                          config.replace(ensemble_pool="product"), final=final)
+    per_product = _select(
+        bt, 20, ["smooth|G"] * 20, ["smooth"] * 20, config.replace(ensemble_pool="product"), final=final
+    )
     assert per_product.table.loc[0, "ensemble_members"] == "theta,baseline,ets"
 
 
@@ -238,12 +273,23 @@ def test_small_pools_fall_back_to_the_product_ranking_and_new_products_to_short_
     assert t.loc[0, "ensemble_members"] == "baseline,lightgbm"  # its own two best
     assert "the best models of this product's ranking (product level)" in t.loc[0, "ensemble_reason"]
     assert t.loc[1, "ensemble_members"] == "cold_start"
-    assert t.loc[1, "ensemble_reason"] == ("cold_start alone: the default for new products (demand class new has "
-                                           "0 backtest points < 150, too few to choose)")
+    assert t.loc[1, "ensemble_reason"] == (
+        "cold_start alone: the default for new products (demand class new has "
+        "0 backtest points < 150, too few to choose)"
+    )
     np.testing.assert_allclose(sel.ensemble_final[1], 1.0)
     final[1, 1] = 4.0  # lightgbm forecasts 4 for the new product, cold start 1
-    both = select_models(bt, names, final, seg_codes, seg_names, cls_codes, CLASSES, 3,
-                         config.replace(new_product_ensemble=("cold_start", "lightgbm")))
+    both = select_models(
+        bt,
+        names,
+        final,
+        seg_codes,
+        seg_names,
+        cls_codes,
+        CLASSES,
+        3,
+        config.replace(new_product_ensemble=("cold_start", "lightgbm")),
+    )
     assert both.table.loc[1, "ensemble_members"] == "lightgbm,cold_start"
     assert both.table.loc[1, "ensemble_reason"].startswith("mean of lightgbm+cold_start: the default for new")
     np.testing.assert_allclose(both.ensemble_final[1], 2.5)

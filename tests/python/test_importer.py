@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from demand_forecast import datagen
-from demand_forecast.importer import ImportValidationError, import_file, main
+from demand_forecast.data.importer import ImportValidationError, import_file, main
+from demand_forecast.synthetic import datagen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAILY = FIXTURES / "import_daily.csv"
@@ -21,7 +21,12 @@ MONTHLY = FIXTURES / "import_monthly.csv"
 
 
 def _sales(out: Path) -> pd.DataFrame:
-    return pq.read_table(out / "raw" / "sales_lines").to_pandas().sort_values("line_id", key=lambda s: s.str[1:].astype(int)).reset_index(drop=True)
+    return (
+        pq.read_table(out / "raw" / "sales_lines")
+        .to_pandas()
+        .sort_values("line_id", key=lambda s: s.str[1:].astype(int))
+        .reset_index(drop=True)
+    )
 
 
 def _products(out: Path) -> pd.DataFrame:
@@ -29,8 +34,9 @@ def _products(out: Path) -> pd.DataFrame:
 
 
 def _daily_options() -> dict:
-    return dict(id_col="sku", date_col="day", qty_col="units", group_col="family",
-                category_col="subfamily", price_col="price")
+    return dict(
+        id_col="sku", date_col="day", qty_col="units", group_col="family", category_col="subfamily", price_col="price"
+    )
 
 
 def test_daily_file(tmp_path):
@@ -39,16 +45,26 @@ def test_daily_file(tmp_path):
     assert summary["frequency"] == "daily" and summary["rows"] == 7 and summary["series"] == 2
     assert summary["zero_rows_skipped"] == 1
 
-    assert sorted(p.name for p in (out / "raw").iterdir()) == ["import_manifest.json", "products",
-                                                                "sales_lines", "stock_snapshots"]
+    assert sorted(p.name for p in (out / "raw").iterdir()) == [
+        "import_manifest.json",
+        "products",
+        "sales_lines",
+        "stock_snapshots",
+    ]
     schema = pq.read_schema(out / "raw" / "sales_lines" / "part-00000.parquet")
     assert schema.names == ["line_id", "sale_date", "product_id", "quantity", "unit_price", "loaded_at"]
     assert [str(t) for t in schema.types] == ["string"] * 5 + ["timestamp[us]"]
 
     sales = _sales(out)
     assert sales["line_id"].tolist() == ["R1", "R3", "R4", "R5", "R6", "R7"]  # row 2 has quantity 0
-    assert sales["sale_date"].tolist() == ["2024-01-01", "2024-01-05", "2024-01-02", "2024-01-03",
-                                           "2024-02-10", "2024-02-01"]
+    assert sales["sale_date"].tolist() == [
+        "2024-01-01",
+        "2024-01-05",
+        "2024-01-02",
+        "2024-01-03",
+        "2024-02-10",
+        "2024-02-01",
+    ]
     assert sales["quantity"].tolist() == ["3", "2", "7", "-1", "4", "5"]
     assert sales["unit_price"].tolist() == ["9.90", "10.50", "4.00", "4.00", "10.10", "4.20"]
     assert sales["loaded_at"].iloc[0] == pd.Timestamp("2024-01-02")  # the day after
@@ -69,7 +85,11 @@ def test_daily_file(tmp_path):
     assert manifest["columns"]["price"] == "price" and manifest["frequency"] == "daily"
 
     # the pipeline can read it like generated data
-    units = duckdb.connect().execute(f"select sum(cast(quantity as bigint)) from read_parquet('{out}/raw/sales_lines/*.parquet')").fetchone()[0]
+    units = (
+        duckdb.connect()
+        .execute(f"select sum(cast(quantity as bigint)) from read_parquet('{out}/raw/sales_lines/*.parquet')")
+        .fetchone()[0]
+    )
     assert units == 20
 
 
@@ -105,12 +125,17 @@ def test_monthly_forced_maps_dates_to_first_of_month(tmp_path):
 
 def test_parquet_input_with_date_column(tmp_path):
     src = tmp_path / "in.parquet"
-    pq.write_table(pa.table({
-        "product_id": ["X", "X", "Y"],
-        "date": pa.array([dt.date(2023, 5, 1), dt.date(2023, 5, 2), dt.date(2023, 5, 2)], pa.date32()),
-        "quantity": pa.array([1, 2, 3], pa.int64()),
-        "product_group": ["g1", "g1", "g2"],
-    }), src)
+    pq.write_table(
+        pa.table(
+            {
+                "product_id": ["X", "X", "Y"],
+                "date": pa.array([dt.date(2023, 5, 1), dt.date(2023, 5, 2), dt.date(2023, 5, 2)], pa.date32()),
+                "quantity": pa.array([1, 2, 3], pa.int64()),
+                "product_group": ["g1", "g1", "g2"],
+            }
+        ),
+        src,
+    )
     out = tmp_path / "data"
     summary = import_file(src, out, fmt="csv")
     assert summary["frequency"] == "daily" and summary["columns"]["group"] == "product_group"
@@ -118,8 +143,9 @@ def test_parquet_input_with_date_column(tmp_path):
     assert lines[0].replace('"', "") == "line_id,sale_date,product_id,quantity,unit_price,loaded_at"
     assert lines[1].replace('"', "") == "R1,2023-05-01,X,1,1.00,2023-05-02T00:00:00"
     assert (out / "raw" / "products" / "products.csv").is_file()
-    assert (out / "raw" / "stock_snapshots" / "part-00000.csv").read_text().strip().replace('"', "") \
-        == "snapshot_date,product_id,on_hand_qty,loaded_at"
+    assert (out / "raw" / "stock_snapshots" / "part-00000.csv").read_text().strip().replace(
+        '"', ""
+    ) == "snapshot_date,product_id,on_hand_qty,loaded_at"
 
 
 def test_non_integer_quantity_needs_rounding_flag(tmp_path):
@@ -132,14 +158,32 @@ def test_non_integer_quantity_needs_rounding_flag(tmp_path):
     assert _sales(tmp_path / "data")["quantity"].tolist() == ["2", "2"]
 
 
-@pytest.mark.parametrize("name, options, pattern", [
-    ("bad_missing_column.csv", {}, r"bad_missing_column\.csv: header row, column 'quantity' \(--qty-col\): column not found"),
-    ("bad_date.csv", {}, r"bad_date\.csv: row 3, column 'date' \(--date-col\): cannot parse date.*'2024-13-40'"),
-    ("bad_quantity.csv", {}, r"bad_quantity\.csv: row 2, column 'quantity' \(--qty-col\): quantity is not a number: 'abc'"),
-    ("bad_duplicate.csv", {}, r"bad_duplicate\.csv: row 4, columns 'product_id' \+ 'date'.*duplicate key.*'B'.*row 2"),
-    ("import_daily.csv", {"id_col": "sku", "date_col": "day", "qty_col": "units", "price_col": "cost"},
-     r"import_daily\.csv: header row, column 'cost' \(--price-col\)"),
-])
+@pytest.mark.parametrize(
+    "name, options, pattern",
+    [
+        (
+            "bad_missing_column.csv",
+            {},
+            r"bad_missing_column\.csv: header row, column 'quantity' \(--qty-col\): column not found",
+        ),
+        ("bad_date.csv", {}, r"bad_date\.csv: row 3, column 'date' \(--date-col\): cannot parse date.*'2024-13-40'"),
+        (
+            "bad_quantity.csv",
+            {},
+            r"bad_quantity\.csv: row 2, column 'quantity' \(--qty-col\): quantity is not a number: 'abc'",
+        ),
+        (
+            "bad_duplicate.csv",
+            {},
+            r"bad_duplicate\.csv: row 4, columns 'product_id' \+ 'date'.*duplicate key.*'B'.*row 2",
+        ),
+        (
+            "import_daily.csv",
+            {"id_col": "sku", "date_col": "day", "qty_col": "units", "price_col": "cost"},
+            r"import_daily\.csv: header row, column 'cost' \(--price-col\)",
+        ),
+    ],
+)
 def test_malformed_files_are_rejected_and_nothing_is_written(tmp_path, name, options, pattern):
     out = tmp_path / "data"
     with pytest.raises(ImportValidationError, match=pattern) as info:

@@ -1,4 +1,4 @@
-"""Tests for demand_forecast.notify against real local servers on 127.0.0.1.
+"""Tests for demand_forecast.ops.notify against real local servers on 127.0.0.1.
 
 The module also holds the two recording servers used by test_runlog.py:
 ``HttpSink`` (http.server) and ``SmtpSink`` (a minimal SMTP server on socketserver).
@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from demand_forecast.notify import (
+from demand_forecast.ops.notify import (
     EmailChannel,
     Message,
     Notifier,
@@ -39,14 +39,16 @@ class HttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                sink.requests.append({
-                    "path": self.path,
-                    "content_type": self.headers.get("Content-Type"),
-                    "body": body,
-                })
+                sink.requests.append(
+                    {
+                        "path": self.path,
+                        "content_type": self.headers.get("Content-Type"),
+                        "body": body,
+                    }
+                )
                 payload = b"ok" if sink.status < 400 else b"invalid_payload"
                 self.send_response(sink.status)
                 self.send_header("Content-Type", "text/plain")
@@ -66,7 +68,7 @@ class HttpSink:
     def texts(self) -> list[str]:
         return [json.loads(r["body"])["text"] for r in self.requests]
 
-    def __enter__(self) -> "HttpSink":
+    def __enter__(self) -> HttpSink:
         self._thread.start()
         return self
 
@@ -161,13 +163,15 @@ class SmtpSink:
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def parsed(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(m["data"], policy=email.policy.default)  # type: ignore[misc]
-                for m in self.messages]
+        return [
+            email.message_from_bytes(m["data"], policy=email.policy.default)  # type: ignore[misc]
+            for m in self.messages
+        ]
 
     def bodies(self) -> list[str]:
         return [m.get_content() for m in self.parsed()]
 
-    def __enter__(self) -> "SmtpSink":
+    def __enter__(self) -> SmtpSink:
         self._thread.start()
         return self
 
@@ -188,12 +192,14 @@ def alert_env(http: HttpSink | None = None, smtp: SmtpSink | None = None, **extr
     if http is not None:
         env["DEMAND_ALERT_WEBHOOK_URL"] = http.url
     if smtp is not None:
-        env.update({
-            "DEMAND_ALERT_SMTP_HOST": smtp.host,
-            "DEMAND_ALERT_SMTP_PORT": str(smtp.port),
-            "DEMAND_ALERT_EMAIL_FROM": "batch@example.test",
-            "DEMAND_ALERT_EMAIL_TO": "planner@example.test, ops@example.test",
-        })
+        env.update(
+            {
+                "DEMAND_ALERT_SMTP_HOST": smtp.host,
+                "DEMAND_ALERT_SMTP_PORT": str(smtp.port),
+                "DEMAND_ALERT_EMAIL_FROM": "batch@example.test",
+                "DEMAND_ALERT_EMAIL_TO": "planner@example.test, ops@example.test",
+            }
+        )
     env.update(extra)
     return env
 
@@ -235,16 +241,18 @@ def test_from_env_all_off_by_default():
 
 
 def test_from_env_reads_every_variable():
-    notifier = Notifier.from_env({
-        "DEMAND_ALERT_WEBHOOK_URL": "https://hooks.example.test/services/x",
-        "DEMAND_ALERT_SMTP_HOST": "smtp.example.test",
-        "DEMAND_ALERT_EMAIL_FROM": "batch@example.test",
-        "DEMAND_ALERT_EMAIL_TO": " a@example.test, b@example.test ,",
-        "DEMAND_ALERT_SMTP_USER": "batch",
-        "DEMAND_ALERT_SMTP_PASSWORD": "s3cret",
-        "DEMAND_ALERT_SMTP_STARTTLS": "1",
-        "DEMAND_ALERT_ON_SUCCESS": "1",
-    })
+    notifier = Notifier.from_env(
+        {
+            "DEMAND_ALERT_WEBHOOK_URL": "https://hooks.example.test/services/x",
+            "DEMAND_ALERT_SMTP_HOST": "smtp.example.test",
+            "DEMAND_ALERT_EMAIL_FROM": "batch@example.test",
+            "DEMAND_ALERT_EMAIL_TO": " a@example.test, b@example.test ,",
+            "DEMAND_ALERT_SMTP_USER": "batch",
+            "DEMAND_ALERT_SMTP_PASSWORD": "s3cret",
+            "DEMAND_ALERT_SMTP_STARTTLS": "1",
+            "DEMAND_ALERT_ON_SUCCESS": "1",
+        }
+    )
     webhook, mail = notifier.channels
     assert isinstance(webhook, WebhookChannel) and webhook.timeout == 10
     assert isinstance(mail, EmailChannel)
@@ -257,15 +265,18 @@ def test_from_env_reads_every_variable():
     assert "s3cret" not in repr(mail) and "services" not in repr(webhook)
 
 
-@pytest.mark.parametrize("env", [
-    {"DEMAND_ALERT_SMTP_HOST": "smtp.example.test"},  # no recipients
-    {"DEMAND_ALERT_EMAIL_TO": "a@example.test"},  # no host
-    {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_PORT": "smtp"},
-    {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_STARTTLS": "maybe"},
-    {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_PASSWORD": "pw"},
-    {"DEMAND_ALERT_WEBHOOK_URL": "hooks.example.test/no-scheme"},
-    {"DEMAND_ALERT_ON_SUCCESS": "2"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DEMAND_ALERT_SMTP_HOST": "smtp.example.test"},  # no recipients
+        {"DEMAND_ALERT_EMAIL_TO": "a@example.test"},  # no host
+        {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_PORT": "smtp"},
+        {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_STARTTLS": "maybe"},
+        {"DEMAND_ALERT_SMTP_HOST": "h", "DEMAND_ALERT_EMAIL_TO": "a@x", "DEMAND_ALERT_SMTP_PASSWORD": "pw"},
+        {"DEMAND_ALERT_WEBHOOK_URL": "hooks.example.test/no-scheme"},
+        {"DEMAND_ALERT_ON_SUCCESS": "2"},
+    ],
+)
 def test_from_env_rejects_misconfiguration(env):
     with pytest.raises(NotifyConfigError):
         Notifier.from_env(env)

@@ -1,4 +1,4 @@
-"""Tests for demand_forecast.runlog (BatchRun) and demand_forecast.dbt_results.
+"""Tests for demand_forecast.ops.runlog (BatchRun) and demand_forecast.ops.dbt_results.
 
 Notifications go to real local servers on 127.0.0.1 (HttpSink / SmtpSink from
 test_notify.py); steps are real subprocesses of the current Python interpreter.
@@ -20,14 +20,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from demand_forecast.dbt_results import (
+from demand_forecast.ops.dbt_results import (
     load_run_results,
     parse_run_results,
     run_results_path,
     summarize_run_results,
 )
-from demand_forecast.notify import Notifier
-from demand_forecast.runlog import BatchFailed, BatchRun, new_run_id, write_metrics_to_duckdb
+from demand_forecast.ops.notify import Notifier
+from demand_forecast.ops.runlog import BatchFailed, BatchRun, new_run_id, write_metrics_to_duckdb
 
 # The recording servers live in test_notify.py; load it by path so this works whatever
 # pytest's import mode is.
@@ -96,7 +96,9 @@ def test_passing_run_logs_steps_metrics_and_sends_nothing(tmp_path, sinks, notif
     rows = read_jsonl(tmp_path / "logs" / "run_metrics.jsonl")
     assert rows == run.metrics
     assert [(m["step_name"], m["status"], m["kind"]) for m in rows] == [
-        ("extract", "ok", "shell"), ("dashboard", "ok", "python")]
+        ("extract", "ok", "shell"),
+        ("dashboard", "ok", "python"),
+    ]
     for m in rows:
         assert m["run_id"] == run.run_id
         assert m["duration_s"] >= 0 and m["exit_code"] == 0
@@ -140,12 +142,19 @@ def test_notify_on_success_sends_one_message(tmp_path, sinks):
 def test_failing_run_notifies_once_skips_later_steps_and_raises(tmp_path, sinks, notifier):
     http, smtp = sinks
     ran_after = []
-    with pytest.raises(BatchFailed) as info:
-        with BatchRun(name="monthly", log_dir=tmp_path, notifier=notifier, console=io.StringIO(),
-                      planned_steps=["prepare", "exit-three", "after", "report"]) as run:
-            run.step("prepare", [PY, "-c", "print('preparing')"])
-            run.step("exit-three", BOOM)
-            run.step("after", lambda: ran_after.append(1))  # never reached
+    with (
+        pytest.raises(BatchFailed) as info,
+        BatchRun(
+            name="monthly",
+            log_dir=tmp_path,
+            notifier=notifier,
+            console=io.StringIO(),
+            planned_steps=["prepare", "exit-three", "after", "report"],
+        ) as run,
+    ):
+        run.step("prepare", [PY, "-c", "print('preparing')"])
+        run.step("exit-three", BOOM)
+        run.step("after", lambda: ran_after.append(1))  # never reached
     failure = info.value
     assert failure.exit_code == 1  # what the CLI exits with
     assert failure.step_name == "exit-three" and failure.step_exit_code == 3
@@ -173,8 +182,11 @@ def test_failing_run_notifies_once_skips_later_steps_and_raises(tmp_path, sinks,
 
     metrics = read_jsonl(tmp_path / "run_metrics.jsonl")
     assert [(m["step_name"], m["status"], m["exit_code"]) for m in metrics] == [
-        ("prepare", "ok", 0), ("exit-three", "failed", 3), ("after", "skipped", None),
-        ("report", "skipped", None)]
+        ("prepare", "ok", 0),
+        ("exit-three", "failed", 3),
+        ("after", "skipped", None),
+        ("report", "skipped", None),
+    ]
     assert metrics == run.metrics
     summary = run.print_summary(file=io.StringIO())
     assert "FAILED at step exit-three: exit code 3" in summary and "skipped" in summary
@@ -183,12 +195,11 @@ def test_failing_run_notifies_once_skips_later_steps_and_raises(tmp_path, sinks,
 def test_steps_after_a_caught_failure_are_skipped_and_the_run_still_fails(tmp_path, sinks, notifier):
     http, smtp = sinks
     ran = []
-    with pytest.raises(BatchFailed):
-        with BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO()) as run:
-            with pytest.raises(BatchFailed):
-                run.step("exit-three", BOOM)
-            result = run.step("later", lambda: ran.append(1))
-            assert result.status == "skipped"
+    with pytest.raises(BatchFailed), BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO()) as run:
+        with pytest.raises(BatchFailed):
+            run.step("exit-three", BOOM)
+        result = run.step("later", lambda: ran.append(1))
+        assert result.status == "skipped"
     assert ran == []
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("exit-three", "failed"), ("later", "skipped")]
     assert len(http.requests) == 1 and len(smtp.messages) == 1
@@ -214,11 +225,12 @@ def test_python_step_exception_fails_the_run(tmp_path, sinks, notifier):
 
 def test_exception_outside_a_step_is_reported_as_batch_failure(tmp_path, sinks, notifier):
     http, smtp = sinks
-    with pytest.raises(BatchFailed) as info:
-        with BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO(),
-                      planned_steps=["load", "report"]) as run:
-            run.step("load", [PY, "-c", "pass"])
-            {}["missing_key"]
+    with (
+        pytest.raises(BatchFailed) as info,
+        BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO(), planned_steps=["load", "report"]) as run,
+    ):
+        run.step("load", [PY, "-c", "pass"])
+        {}["missing_key"]
     assert isinstance(info.value.__cause__, KeyError)
     assert info.value.step_name is None
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("load", "ok"), ("report", "skipped")]
@@ -234,8 +246,7 @@ def test_interrupt_inside_a_step_is_logged_notified_and_propagated(tmp_path, sin
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        with BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO(),
-                      planned_steps=["x", "y"]) as run:
+        with BatchRun(log_dir=tmp_path, notifier=notifier, console=io.StringIO(), planned_steps=["x", "y"]) as run:
             run.step("x", interrupted)
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("x", "failed"), ("y", "skipped")]
     assert run.status == "failed" and run.failure.step_name == "x"
@@ -246,7 +257,7 @@ def test_interrupt_inside_a_step_is_logged_notified_and_propagated(tmp_path, sin
 def test_uncaught_batch_failure_exits_the_process_non_zero(tmp_path):
     script = (
         "import sys\n"
-        "from demand_forecast.runlog import BatchRun\n"
+        "from demand_forecast.ops.runlog import BatchRun\n"
         "with BatchRun(log_dir=sys.argv[1]) as run:\n"
         "    run.step('exit-three', [sys.executable, '-c', 'import sys; sys.exit(3)'])\n"
     )
@@ -270,25 +281,22 @@ def test_unreachable_webhook_does_not_mask_the_failure(tmp_path):
 
 
 def test_no_notifier_still_fails_loudly(tmp_path):
-    with pytest.raises(BatchFailed):
-        with BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
-            run.step("exit-three", BOOM)
+    with pytest.raises(BatchFailed), BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
+        run.step("exit-three", BOOM)
     assert "nobody was notified" in run.log_path.read_text(encoding="utf-8")
 
 
 def test_command_not_found(tmp_path):
-    with pytest.raises(BatchFailed) as info:
-        with BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
-            run.step("edr report", ["definitely-not-a-command-4c1f", "report"])
+    with pytest.raises(BatchFailed) as info, BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
+        run.step("edr report", ["definitely-not-a-command-4c1f", "report"])
     assert info.value.step_exit_code == 127
     assert "command not found: definitely-not-a-command-4c1f" in info.value.error
 
 
 def test_timeout_kills_the_step(tmp_path):
     started = time.monotonic()
-    with pytest.raises(BatchFailed) as info:
-        with BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
-            run.step("hang", [PY, "-c", "import time; time.sleep(60)"], timeout_s=0.3)
+    with pytest.raises(BatchFailed) as info, BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
+        run.step("hang", [PY, "-c", "import time; time.sleep(60)"], timeout_s=0.3)
     assert time.monotonic() - started < 5
     assert "timed out after 0.3 s" in info.value.error
     assert run.metrics[0]["status"] == "failed"
@@ -307,33 +315,55 @@ def test_subprocess_peak_memory_is_per_child(tmp_path):
 # --------------------------------------------------------------------------- dbt steps
 def _write_run_results(target: Path, results: list[dict]) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    (target / "run_results.json").write_text(json.dumps({
-        "metadata": {"dbt_version": "1.11.0", "generated_at": "2026-11-29T00:00:00Z",
-                     "invocation_id": "abc"},
-        "args": {"which": "build"},
-        "elapsed_time": 12.5,
-        "results": results,
-    }), encoding="utf-8")
+    (target / "run_results.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"dbt_version": "1.11.0", "generated_at": "2026-11-29T00:00:00Z", "invocation_id": "abc"},
+                "args": {"which": "build"},
+                "elapsed_time": 12.5,
+                "results": results,
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 RESULTS = [
-    {"unique_id": "model.demand_forecast.fct_forecasts", "status": "success", "message": "OK",
-     "failures": None, "execution_time": 1.0},
-    {"unique_id": "model.demand_forecast.fct_accuracy", "status": "error",
-     "message": "Runtime Error in model fct_accuracy\n  Binder Error: column x not found",
-     "failures": None, "execution_time": 0.2},
-    {"unique_id": "model.demand_forecast.rpt_dashboard", "status": "skipped", "message": None,
-     "failures": None},
-    {"unique_id": "test.demand_forecast.not_null_fct_forecasts_forecast_p50.5c1e2b3a4d",
-     "status": "fail", "message": "Got 3 results, configured to fail if != 0", "failures": 3},
-    {"unique_id": "test.demand_forecast.accepted_range_fct_forecasts_mape.0a1b2c3d4e",
-     "status": "warn", "message": "Got 1 result, configured to warn if != 0", "failures": 1},
-    {"unique_id": "test.demand_forecast.assert_no_future_sales", "status": "pass",
-     "message": None, "failures": 0},
-    {"unique_id": "unit_test.demand_forecast.fct_forecasts.test_horizon", "status": "pass",
-     "message": None, "failures": 0},
-    {"unique_id": "seed.demand_forecast.calendar", "status": "success", "message": "INSERT 12",
-     "failures": None},
+    {
+        "unique_id": "model.demand_forecast.fct_forecasts",
+        "status": "success",
+        "message": "OK",
+        "failures": None,
+        "execution_time": 1.0,
+    },
+    {
+        "unique_id": "model.demand_forecast.fct_accuracy",
+        "status": "error",
+        "message": "Runtime Error in model fct_accuracy\n  Binder Error: column x not found",
+        "failures": None,
+        "execution_time": 0.2,
+    },
+    {"unique_id": "model.demand_forecast.rpt_dashboard", "status": "skipped", "message": None, "failures": None},
+    {
+        "unique_id": "test.demand_forecast.not_null_fct_forecasts_forecast_p50.5c1e2b3a4d",
+        "status": "fail",
+        "message": "Got 3 results, configured to fail if != 0",
+        "failures": 3,
+    },
+    {
+        "unique_id": "test.demand_forecast.accepted_range_fct_forecasts_mape.0a1b2c3d4e",
+        "status": "warn",
+        "message": "Got 1 result, configured to warn if != 0",
+        "failures": 1,
+    },
+    {"unique_id": "test.demand_forecast.assert_no_future_sales", "status": "pass", "message": None, "failures": 0},
+    {
+        "unique_id": "unit_test.demand_forecast.fct_forecasts.test_horizon",
+        "status": "pass",
+        "message": None,
+        "failures": 0,
+    },
+    {"unique_id": "seed.demand_forecast.calendar", "status": "success", "message": "INSERT 12", "failures": None},
 ]
 
 
@@ -388,9 +418,8 @@ def test_stale_run_results_are_ignored_and_dbt_is_detected_by_name(tmp_path):
     fake_dbt.parent.mkdir()
     fake_dbt.write_text(f"#!{PY}\nimport sys\nprint('Encountered an error: bad profile')\nsys.exit(2)\n")
     fake_dbt.chmod(fake_dbt.stat().st_mode | stat.S_IXUSR)
-    with pytest.raises(BatchFailed) as info:
-        with BatchRun(log_dir=tmp_path / "logs", console=io.StringIO()) as run:
-            run.step("dbt build", [str(fake_dbt), "build"], cwd=project)
+    with pytest.raises(BatchFailed) as info, BatchRun(log_dir=tmp_path / "logs", console=io.StringIO()) as run:
+        run.step("dbt build", [str(fake_dbt), "build"], cwd=project)
     assert info.value.error == "exit code 2"  # the old failures are not blamed
     assert "dbt could not run" in run.log_path.read_text(encoding="utf-8")
 
@@ -417,8 +446,10 @@ def test_write_metrics_to_duckdb_is_idempotent_per_run_and_step(tmp_path):
     assert write_metrics_to_duckdb(db, run.metrics) == 3  # again: no duplicates
     with duckdb.connect(str(db)) as con:
         rows = con.execute(
-            "select step_name, status, exit_code, \"rows\", started_at from ops.batch_step_metrics "
-            "where run_id = ? order by step_index", [run.run_id]).fetchall()
+            'select step_name, status, exit_code, "rows", started_at from ops.batch_step_metrics '
+            "where run_id = ? order by step_index",
+            [run.run_id],
+        ).fetchall()
         assert [r[:4] for r in rows] == [("a", "ok", 0, 10), ("b", "failed", 3, None), ("c", "skipped", None, None)]
         assert isinstance(rows[0][4], datetime) and rows[0][4].tzinfo is None  # naive UTC
 
@@ -431,12 +462,12 @@ def test_write_metrics_to_duckdb_is_idempotent_per_run_and_step(tmp_path):
 
 def test_metrics_db_is_written_on_exit_even_after_a_failure(tmp_path):
     db = tmp_path / "warehouse.duckdb"
-    with pytest.raises(BatchFailed):
-        with BatchRun(log_dir=tmp_path, console=io.StringIO(), metrics_db=db) as run:
-            run.step("exit-three", BOOM)
+    with pytest.raises(BatchFailed), BatchRun(log_dir=tmp_path, console=io.StringIO(), metrics_db=db) as run:
+        run.step("exit-three", BOOM)
     with duckdb.connect(str(db)) as con:
         assert con.execute("select step_name, status from ops.batch_step_metrics").fetchall() == [
-            ("exit-three", "failed")]
+            ("exit-three", "failed")
+        ]
 
 
 def test_run_level_dbt_project_dir_is_used_for_dbt_commands(tmp_path):
@@ -447,7 +478,8 @@ def test_run_level_dbt_project_dir_is_used_for_dbt_commands(tmp_path):
         f"#!{PY}\nimport json, pathlib, sys\n"
         f"t = pathlib.Path({str(project)!r}) / 'target'; t.mkdir(parents=True, exist_ok=True)\n"
         f"(t / 'run_results.json').write_text(json.dumps({{'results': {RESULTS[1:2]!r}}}))\n"
-        "sys.exit(1)\n")
+        "sys.exit(1)\n"
+    )
     fake_dbt.chmod(fake_dbt.stat().st_mode | stat.S_IXUSR)
     with pytest.raises(BatchFailed) as info:
         with BatchRun(log_dir=tmp_path / "logs", console=io.StringIO(), dbt_project_dir=project) as run:

@@ -1,0 +1,477 @@
+"""Bring your own data: turn a long-format file into the raw contract folders.
+
+Run::
+
+    python -m demand_forecast.data.importer --input sales.csv --out data \\
+        [--id-col product_id] [--date-col date] [--qty-col quantity] \\
+        [--group-col product_group] [--category-col category] [--price-col unit_price] \\
+        [--frequency auto|daily|monthly] [--date-format %d.%m.%Y] [--round-quantities] \\
+        [--format parquet|csv] [--default-price 1.0]
+
+Input: a CSV (header row; ``.csv``, ``.csv.gz``, ``.txt``) or parquet file with one row per series
+and date. Required columns: series/product id, date, quantity (default names ``product_id``,
+``date``, ``quantity``). Optional: group, category, unit price. When a flag for an optional column is
+not given but a column with the contract name (``product_group``, ``category``, ``unit_price``)
+exists, it is used.
+
+Dates: ISO ``YYYY-MM-DD`` (a time part is ignored) or ``YYYY-MM`` (= first of the month), parquet
+date/timestamp columns, or any format given with ``--date-format`` (strptime syntax).
+
+Frequency:
+* ``daily``: every input row becomes one sales line on its date.
+* ``monthly``: every row stands for a whole month and becomes **one sales line dated the first day of
+  that month** (other days of the month are mapped to the first). The monthly panel of the pipeline
+  sums lines per month, so its units equal the input values.
+* ``auto`` (default): monthly when every date is the first of a month, else daily.
+Missing dates/months are not invented: the pipeline zero-fills them.
+
+Output under ``<out>/raw/`` (see ``docs/contracts.md``)::
+
+    sales_lines/part-00000.parquet      line_id = 'R' + 1-based data row number of the input
+    products/products.parquet           launch_date = first date of the series, no discontinuation
+    stock_snapshots/part-00000.parquet  EMPTY (right schema): without stock data the pipeline finds
+                                        no stock-out days, so no stock-out cleaning happens (missing
+                                        snapshots mean "in stock")
+    import_manifest.json                what was imported and how
+
+Rows with quantity 0 are validated but produce no sales line (the series still counts from its first
+row, and the pipeline zero-fills months without lines). Other details: group/category are
+``all``/``all`` when there are no such columns (an empty cell becomes ``unknown``; a series takes
+the value of its latest row). Without a price column every line gets ``--default-price`` (1.00), so
+revenue equals units; with one, ``list_price`` is the median price of the series. ``loaded_at`` is
+the day after the period a row covers (daily: date + 1 day; monthly: first day of the next month),
+so no line counts as late. Quantities must be whole numbers (negative values are returns) unless
+``--round-quantities`` is given.
+
+Validation happens completely before anything is written. Problems raise
+:class:`ImportValidationError` (a ``ValueError``) naming the file, the 1-based data row (the header is
+not counted) and the column; the CLI prints it and exits with code 2. Checked: missing columns, empty
+ids, unparseable dates, non-numeric/non-integer quantities, bad prices, duplicate keys (same id and
+date - after mapping to months for monthly data). The three source folders are written into a
+temporary folder inside ``<out>`` and then swapped in by renaming, so a failed import leaves the
+output untouched. Other files in ``<out>/raw`` are left alone. A ``<out>/truth`` folder written by the
+synthetic generator no longer describes the data and is removed (``--keep-truth`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .contract import PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+class ImportValidationError(ValueError):
+    """The input file cannot be imported; the message names file, row and column."""
+
+
+def _problem(path: Path, rows: np.ndarray, col: str, flag: str, what: str, values: list) -> ImportValidationError:
+    row = int(rows[0])
+    more = f" ({len(rows) - 1} more bad row(s) in this column)" if len(rows) > 1 else ""
+    return ImportValidationError(
+        f"{path.name}: row {row}, column '{col}' ({flag}): {what}: {values[0]!r}{more}. "
+        f"Rows are counted from 1 = first data row after the header. File: {path}"
+    )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pq.read_table(path).to_pandas()
+        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+            sep = "\t" if name.endswith(".tsv") else ","
+            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise ImportValidationError(f"{path.name}: cannot read the file: {exc}. File: {path}") from exc
+    raise ImportValidationError(
+        f"{path.name}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet). File: {path}"
+    )
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Text with missing values as ''."""
+    out = series.astype(object).where(series.notna(), "")
+    return out.map(lambda v: v if isinstance(v, str) else str(v)).str.strip()
+
+
+def _parse_dates(path: Path, series: pd.Series, col: str, date_format: str | None) -> pd.Series:
+    """Return datetime64 dates (midnight); raise on the first unparseable value."""
+    non_null = series.dropna()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        parsed = pd.to_datetime(series)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_localize(None)
+    elif len(non_null) and all(isinstance(v, dt.date) for v in non_null):
+        # parquet date32 columns arrive as datetime.date objects
+        parsed = pd.to_datetime(series.astype(object), errors="coerce")
+    else:
+        text = _as_text(series)
+        if date_format:
+            parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+        else:
+            iso = text.str.match(ISO_DATE)
+            month = text.str.match(ISO_MONTH)
+            candidate = text.where(~month, text + "-01").str.slice(0, 10)
+            parsed = pd.to_datetime(candidate.where(iso | month, None), format="%Y-%m-%d", errors="coerce")
+    parsed = pd.Series(parsed, index=series.index)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        hint = f"expected format {date_format!r}" if date_format else "expected YYYY-MM-DD or YYYY-MM"
+        raise _problem(path, bad + 1, col, "--date-col", f"cannot parse date ({hint})", [series.iloc[bad[0]]])
+    return parsed.dt.normalize().astype("datetime64[us]")
+
+
+def _parse_numbers(path: Path, series: pd.Series, col: str, flag: str, what: str) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        text = _as_text(series)
+        values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise _problem(path, bad + 1, col, flag, f"{what} is not a number", [series.iloc[bad[0]]])
+    return values
+
+
+def _labels(series: pd.Series | None, n: int, default: str) -> np.ndarray:
+    if series is None:
+        return np.full(n, default, dtype=object)
+    text = _as_text(series)
+    return text.where(text != "", "unknown").to_numpy(dtype=object)
+
+
+def _price_text(values: np.ndarray) -> list[str]:
+    out = []
+    for v in values:
+        s = f"{v:.4f}".rstrip("0")
+        out.append(s + "00" if s.endswith(".") else (s + "0" if len(s.split(".")[1]) == 1 else s))
+    return out
+
+
+def validate(
+    path: Path,
+    id_col: str = "product_id",
+    date_col: str = "date",
+    qty_col: str = "quantity",
+    group_col: str | None = None,
+    category_col: str | None = None,
+    price_col: str | None = None,
+    frequency: str = "auto",
+    date_format: str | None = None,
+    round_quantities: bool = False,
+    default_price: float = 1.0,
+) -> dict:
+    """Read and check the whole input; return the tables to write. Raises ImportValidationError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportValidationError(f"{path.name}: file not found: {path}")
+    if frequency not in ("auto", "daily", "monthly"):
+        raise ImportValidationError(f"{path.name}: --frequency must be auto, daily or monthly, got {frequency!r}")
+    df = _read(path)
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+
+    def need(col: str, flag: str) -> None:
+        if col not in columns:
+            raise ImportValidationError(
+                f"{path.name}: header row, column '{col}' ({flag}): column not found; "
+                f"columns present: {', '.join(columns) if columns else '(none)'}. File: {path}"
+            )
+
+    need(id_col, "--id-col")
+    need(date_col, "--date-col")
+    need(qty_col, "--qty-col")
+    optional = {}
+    for key, given, contract_name, flag in (
+        ("group", group_col, "product_group", "--group-col"),
+        ("category", category_col, "category", "--category-col"),
+        ("price", price_col, "unit_price", "--price-col"),
+    ):
+        if given is not None:
+            need(given, flag)
+            optional[key] = given
+        elif contract_name in columns and contract_name not in (id_col, date_col, qty_col):
+            optional[key] = contract_name
+    n = len(df)
+    if n == 0:
+        raise ImportValidationError(f"{path.name}: row 1: the file has a header but no data rows. File: {path}")
+
+    ids = _as_text(df[id_col])
+    empty = np.flatnonzero((ids == "").to_numpy())
+    if len(empty):
+        raise _problem(path, empty + 1, id_col, "--id-col", "empty series id", [df[id_col].iloc[empty[0]]])
+
+    dates = _parse_dates(path, df[date_col], date_col, date_format)
+
+    qty = _parse_numbers(path, df[qty_col], qty_col, "--qty-col", "quantity")
+    if round_quantities:
+        qty = np.floor(qty + 0.5)
+    else:
+        frac = np.flatnonzero(qty != np.round(qty))
+        if len(frac):
+            raise _problem(
+                path,
+                frac + 1,
+                qty_col,
+                "--qty-col",
+                "quantity is not a whole number (use --round-quantities to round)",
+                [df[qty_col].iloc[frac[0]]],
+            )
+    if np.abs(qty).max() >= 2**53:
+        big = np.flatnonzero(np.abs(qty) >= 2**53)
+        raise _problem(path, big + 1, qty_col, "--qty-col", "quantity too large", [df[qty_col].iloc[big[0]]])
+    qty = qty.astype(np.int64)
+
+    if "price" in optional:
+        col = optional["price"]
+        price = _parse_numbers(path, df[col], col, "--price-col", "unit price")
+        neg = np.flatnonzero(price < 0)
+        if len(neg):
+            raise _problem(path, neg + 1, col, "--price-col", "unit price is negative", [df[col].iloc[neg[0]]])
+    else:
+        if not (default_price >= 0 and np.isfinite(default_price)):
+            raise ImportValidationError(f"--default-price must be a non-negative number, got {default_price}")
+        price = np.full(n, float(default_price))
+
+    first_of_month = (dates.dt.day == 1).all()
+    if frequency == "auto":
+        frequency = "monthly" if first_of_month else "daily"
+    if frequency == "monthly":
+        dates = dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[us]")
+
+    key = pd.DataFrame({"id": ids.to_numpy(), "date": dates.to_numpy()})
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first_row = int(np.flatnonzero(dup)[0])
+        same = np.flatnonzero(
+            dup
+            & (key["id"].to_numpy() == key["id"].iloc[first_row])
+            & (key["date"].to_numpy() == key["date"].iloc[first_row])
+        )
+        n_dup_rows = int(key.duplicated(keep="first").sum())
+        unit = "month" if frequency == "monthly" else "date"
+        raise ImportValidationError(
+            f"{path.name}: row {same[1] + 1}, columns '{id_col}' + '{date_col}' (--id-col/--date-col): "
+            f"duplicate key: series {key['id'].iloc[first_row]!r} has {unit} "
+            f"{key['date'].iloc[first_row].date().isoformat()} already in row {same[0] + 1}"
+            f"{f' ({n_dup_rows - 1} more duplicate row(s))' if n_dup_rows > 1 else ''}. "
+            f"Rows are counted from 1 = first data row after the header. File: {path}"
+        )
+
+    groups = _labels(df[optional["group"]] if "group" in optional else None, n, "all")
+    cats = _labels(df[optional["category"]] if "category" in optional else None, n, "all")
+
+    # build the tables (nothing written yet)
+    date_us = dates.to_numpy().astype("datetime64[us]")
+    if frequency == "monthly":
+        loaded = (dates.dt.to_period("M") + 1).dt.to_timestamp().to_numpy().astype("datetime64[us]")
+    else:
+        loaded = date_us + np.timedelta64(1, "D")
+    keep = np.flatnonzero(qty != 0)  # zero rows carry no line; the pipeline zero-fills
+    sales = pa.table(
+        {
+            "line_id": pa.array([f"R{i + 1}" for i in keep], pa.string()),
+            "sale_date": pa.array(pd.Series(date_us[keep]).dt.strftime("%Y-%m-%d").tolist(), pa.string()),
+            "product_id": pa.array(ids.to_numpy()[keep].tolist(), pa.string()),
+            "quantity": pa.array([str(int(q)) for q in qty[keep]], pa.string()),
+            "unit_price": pa.array(_price_text(price[keep]), pa.string()),
+            "loaded_at": pa.array(loaded[keep], pa.timestamp("us")),
+        },
+        schema=SALES_SCHEMA,
+    )
+
+    frame = pd.DataFrame(
+        {"id": ids.to_numpy(), "date": date_us, "group": groups, "cat": cats, "price": price, "row": np.arange(n)}
+    )
+    latest = frame.sort_values(["id", "date", "row"]).groupby("id", sort=True).tail(1).set_index("id")
+    agg = frame.groupby("id", sort=True).agg(launch=("date", "min"), list_price=("price", "median"))
+    agg = agg.join(latest[["group", "cat"]])
+    max_loaded = loaded.max()
+    products = pa.table(
+        {
+            "product_id": pa.array(agg.index.tolist(), pa.string()),
+            "product_name": pa.array(agg.index.tolist(), pa.string()),
+            "product_group": pa.array(agg["group"].tolist(), pa.string()),
+            "category": pa.array(agg["cat"].tolist(), pa.string()),
+            "launch_date": pa.array(agg["launch"].to_numpy().astype("datetime64[D]"), pa.date32()),
+            "discontinued_date": pa.nulls(len(agg), pa.date32()),
+            "list_price": pa.array(agg["list_price"].to_numpy(dtype=float), pa.float64()),
+            "loaded_at": pa.array(np.full(len(agg), max_loaded), pa.timestamp("us")),
+        },
+        schema=PRODUCTS_SCHEMA,
+    )
+    snapshots = SNAPSHOT_SCHEMA.empty_table()
+
+    summary = {
+        "input": str(path.resolve()),
+        "columns": {
+            "id": id_col,
+            "date": date_col,
+            "quantity": qty_col,
+            "group": optional.get("group"),
+            "category": optional.get("category"),
+            "price": optional.get("price"),
+        },
+        "frequency": frequency,
+        "rows": n,
+        "sales_lines": len(keep),
+        "zero_rows_skipped": int(n - len(keep)),
+        "series": len(agg),
+        "first_date": pd.Timestamp(date_us.min()).date().isoformat(),
+        "last_date": pd.Timestamp(date_us.max()).date().isoformat(),
+        "quantities_rounded": bool(round_quantities),
+        "default_price": None if "price" in optional else float(default_price),
+        "stock_snapshots": "none (empty part): no stock-out cleaning, every day counts as in stock",
+    }
+    return {"sales_lines": sales, "products": products, "stock_snapshots": snapshots, "summary": summary}
+
+
+def _write_table(table: pa.Table, path_no_ext: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        pq.write_table(table, str(path_no_ext) + ".parquet")
+        return
+    cols = {}
+    for field in table.schema:
+        col = table.column(field.name)
+        if pa.types.is_timestamp(field.type):
+            values = col.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+            col = (
+                pa.array(np.datetime_as_string(values, unit="s"), pa.string())
+                if len(values)
+                else pa.array([], pa.string())
+            )
+        cols[field.name] = col
+    pacsv.write_csv(pa.table(cols), str(path_no_ext) + ".csv", write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def write(result: dict, out: str | Path, fmt: str = "parquet", keep_truth: bool = False) -> Path:
+    """Write validated tables to ``<out>/raw`` via a temporary folder and renames."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError("format must be 'parquet' or 'csv'")
+    out = Path(out)
+    raw = out / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = raw / f".import-staging-{token}"
+    retired = raw / f".import-retired-{token}"
+    moved: list[str] = []
+    try:
+        for src in SOURCES:
+            (staging / src).mkdir(parents=True)
+        _write_table(result["sales_lines"], staging / "sales_lines" / "part-00000", fmt)
+        _write_table(result["products"], staging / "products" / "products", fmt)
+        _write_table(result["stock_snapshots"], staging / "stock_snapshots" / "part-00000", fmt)
+        (staging / "import_manifest.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
+        # swap: retire the old source folders, then rename the new ones in
+        retired.mkdir()
+        try:
+            for src in SOURCES:
+                if (raw / src).exists():
+                    (raw / src).rename(retired / src)
+                    moved.append(src)
+            for src in SOURCES:
+                (staging / src).rename(raw / src)
+        except OSError:
+            for src in SOURCES:  # put the previous folders back
+                if (retired / src).exists():
+                    if (raw / src).exists():
+                        shutil.rmtree(raw / src)
+                    (retired / src).rename(raw / src)
+            raise
+        (staging / "import_manifest.json").replace(raw / "import_manifest.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
+    truth_manifest = out / "truth" / "manifest.json"
+    if not keep_truth and truth_manifest.is_file():
+        try:
+            synthetic = json.loads(truth_manifest.read_text()).get("generator") == "demand_forecast.synthetic.datagen"
+        except (OSError, ValueError):
+            synthetic = False
+        if synthetic:
+            shutil.rmtree(out / "truth", ignore_errors=True)
+            print(f"[importer] removed {out / 'truth'}: it described synthetic data, not the import", file=sys.stderr)
+    return raw
+
+
+def import_file(
+    input: str | Path, out: str | Path = "data", fmt: str = "parquet", keep_truth: bool = False, **options
+) -> dict:
+    """Validate ``input`` completely, then write ``<out>/raw``. Returns the import summary."""
+    result = validate(Path(input), **options)
+    write(result, out, fmt=fmt, keep_truth=keep_truth)
+    return result["summary"]
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Arguments of ``demand-forecast import`` (also ``python -m demand_forecast.data.importer``)."""
+    ap.add_argument("--input", required=True, help="CSV or parquet file, one row per series and date")
+    ap.add_argument("--out", default="data", help="data folder; raw/ is written inside it")
+    ap.add_argument("--id-col", default="product_id")
+    ap.add_argument("--date-col", default="date")
+    ap.add_argument("--qty-col", default="quantity")
+    ap.add_argument("--group-col", default=None)
+    ap.add_argument("--category-col", default=None)
+    ap.add_argument("--price-col", default=None)
+    ap.add_argument("--frequency", choices=["auto", "daily", "monthly"], default="auto")
+    ap.add_argument("--date-format", default=None, help="strptime format when dates are not ISO")
+    ap.add_argument("--round-quantities", action="store_true", help="round non-integer quantities")
+    ap.add_argument("--default-price", type=float, default=1.0, help="unit price when there is no price column")
+    ap.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
+    ap.add_argument("--keep-truth", action="store_true", help="keep a synthetic <out>/truth folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        summary = import_file(
+            args.input,
+            args.out,
+            fmt=args.fmt,
+            keep_truth=args.keep_truth,
+            id_col=args.id_col,
+            date_col=args.date_col,
+            qty_col=args.qty_col,
+            group_col=args.group_col,
+            category_col=args.category_col,
+            price_col=args.price_col,
+            frequency=args.frequency,
+            date_format=args.date_format,
+            round_quantities=args.round_quantities,
+            default_price=args.default_price,
+        )
+    except ImportValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"[importer] {summary['rows']:,} rows, {summary['series']:,} series, {summary['frequency']} "
+        f"{summary['first_date']} .. {summary['last_date']} -> {Path(args.out) / 'raw'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..cli import main as cli_main
+
+    return cli_main(["import", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Operations: the monthly batch, its run log and metrics, notifications, reading dbt's results."""

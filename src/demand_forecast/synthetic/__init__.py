@@ -1,0 +1,1 @@
+"""The synthetic default dataset (kept apart from production code): sales with known defects and their truth."""
