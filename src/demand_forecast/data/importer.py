@@ -29,9 +29,12 @@ Output under ``<out>/raw/`` (see ``docs/contracts.md``)::
 
     sales_lines/part-00000.parquet      line_id = 'R' + 1-based data row number of the input
     products/products.parquet           launch_date = first date of the series, no discontinuation
-    stock_snapshots/part-00000.parquet  EMPTY (right schema): without stock data the pipeline finds
-                                        no stock-out days, so no stock-out cleaning happens (missing
-                                        snapshots mean "in stock")
+    stock_snapshots/part-00000.parquet  EMPTY (right schema) unless ``--stock FILE`` is given: without
+                                        stock data the pipeline finds no stock-out days, so no stock-out
+                                        cleaning happens (missing snapshots mean "in stock"), and order
+                                        suggestions say that on hand is unknown
+    purchase_orders/, ordering_rules/   only with ``--purchase-orders FILE`` / ``--ordering-rules FILE``
+                                        (see :mod:`demand_forecast.data.optional_inputs`)
     import_manifest.json                what was imported and how
 
 Rows with quantity 0 are validated but produce no sales line (the series still counts from its first
@@ -49,8 +52,10 @@ not counted) and the column; the CLI prints it and exits with code 2. Checked: m
 ids, unparseable dates, non-numeric/non-integer quantities, bad prices, duplicate keys (same id and
 date - after mapping to months for monthly data). The three source folders are written into a
 temporary folder inside ``<out>`` and then swapped in by renaming, so a failed import leaves the
-output untouched. Other files in ``<out>/raw`` are left alone. A ``<out>/truth`` folder written by the
-synthetic generator no longer describes the data and is removed (``--keep-truth`` keeps it).
+output untouched. The optional purchasing folders are replaced too: one whose file is not given is
+removed, since it would describe other data. Other files in ``<out>/raw`` are left alone. A
+``<out>/truth`` folder written by the synthetic generator no longer describes the data and is removed
+(``--keep-truth`` keeps it).
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .contract import PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES
+from .contract import OPTIONAL_SOURCES, PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -378,18 +383,23 @@ def write(result: dict, out: str | Path, fmt: str = "parquet", keep_truth: bool 
         _write_table(result["sales_lines"], staging / "sales_lines" / "part-00000", fmt)
         _write_table(result["products"], staging / "products" / "products", fmt)
         _write_table(result["stock_snapshots"], staging / "stock_snapshots" / "part-00000", fmt)
+        for src, table in result.get("optional", {}).items():
+            (staging / src).mkdir(parents=True)
+            _write_table(table, staging / src / "part-00000", fmt)
         (staging / "import_manifest.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
         # swap: retire the old source folders, then rename the new ones in
         retired.mkdir()
+        folders = SOURCES + OPTIONAL_SOURCES
         try:
-            for src in SOURCES:
+            for src in folders:
                 if (raw / src).exists():
                     (raw / src).rename(retired / src)
                     moved.append(src)
-            for src in SOURCES:
-                (staging / src).rename(raw / src)
+            for src in folders:
+                if (staging / src).exists():
+                    (staging / src).rename(raw / src)
         except OSError:
-            for src in SOURCES:  # put the previous folders back
+            for src in folders:  # put the previous folders back
                 if (retired / src).exists():
                     if (raw / src).exists():
                         shutil.rmtree(raw / src)
@@ -412,10 +422,30 @@ def write(result: dict, out: str | Path, fmt: str = "parquet", keep_truth: bool 
 
 
 def import_file(
-    input: str | Path, out: str | Path = "data", fmt: str = "parquet", keep_truth: bool = False, **options
+    input: str | Path,
+    out: str | Path = "data",
+    fmt: str = "parquet",
+    keep_truth: bool = False,
+    stock: str | Path | None = None,
+    purchase_orders: str | Path | None = None,
+    ordering_rules: str | Path | None = None,
+    **options,
 ) -> dict:
-    """Validate ``input`` completely, then write ``<out>/raw``. Returns the import summary."""
+    """Validate ``input`` and the optional files completely, then write ``<out>/raw``. Returns the summary."""
+    from .optional_inputs import read_optional_files
+
     result = validate(Path(input), **options)
+    files = {"stock": stock, "purchase_orders": purchase_orders, "ordering_rules": ordering_rules}
+    extra = read_optional_files(files, options.get("id_col", "product_id"), result["products"])
+    if "stock_snapshots" in extra:
+        result["stock_snapshots"] = extra.pop("stock_snapshots")
+        result["summary"]["stock_snapshots"] = (
+            f"{result['stock_snapshots'].num_rows:,} rows from {Path(stock).resolve()}"
+        )
+    result["optional"] = extra
+    for key, path in files.items():
+        if key != "stock" and path is not None:
+            result["summary"][key] = f"{extra[key].num_rows:,} rows from {Path(path).resolve()}"
     write(result, out, fmt=fmt, keep_truth=keep_truth)
     return result["summary"]
 
@@ -436,6 +466,15 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--default-price", type=float, default=1.0, help="unit price when there is no price column")
     ap.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
     ap.add_argument("--keep-truth", action="store_true", help="keep a synthetic <out>/truth folder")
+    ap.add_argument("--stock", default=None, help="optional stock file: product id, snapshot_date, on_hand_qty")
+    ap.add_argument(
+        "--purchase-orders",
+        default=None,
+        help="optional purchase order file: product id, order_date, expected_arrival_month, quantity [, status, ...]",
+    )
+    ap.add_argument(
+        "--ordering-rules", default=None, help="optional ordering rules: product id, pack_size [, min_order_qty, ...]"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -445,6 +484,9 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             fmt=args.fmt,
             keep_truth=args.keep_truth,
+            stock=args.stock,
+            purchase_orders=args.purchase_orders,
+            ordering_rules=args.ordering_rules,
             id_col=args.id_col,
             date_col=args.date_col,
             qty_col=args.qty_col,
