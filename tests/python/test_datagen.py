@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from demand_forecast.synthetic import datagen
+from demand_forecast.synthetic import columns, datagen, world
 
 END = "2026-10-31"
 N_PRODUCTS = 150
@@ -92,8 +92,8 @@ def test_products_shape(con, manifest):
     assert _one(con, "select count(*) from products") == N_PRODUCTS
     assert _one(con, "select count(distinct product_id) from products") == N_PRODUCTS
     assert _one(con, "select min(product_id) from products") == "P000001"
-    assert len(datagen.GROUPS) == 8 and all(3 <= len(g[1]) <= 4 for g in datagen.GROUPS)
-    allowed = {(g[0], c) for g in datagen.GROUPS for c in g[1]}
+    assert len(world.GROUPS) == 8 and all(3 <= len(g[1]) <= 4 for g in world.GROUPS)
+    allowed = {(g[0], c) for g in world.GROUPS for c in g[1]}
     pairs = set(con.execute("select distinct product_group, category from products").fetchall())
     assert pairs <= allowed and len({g for g, _ in pairs}) == 8
     assert _one(con, "select min(list_price) from products") > 0
@@ -158,9 +158,9 @@ def test_rerun_removes_stale_parts(tmp_path):
 
 
 def test_default_end_date_is_yesterday():
-    assert datagen.default_end_date(dt.date(2026, 11, 29)) == dt.date(2026, 11, 28)
-    assert datagen.default_end_date(dt.date(2024, 3, 1)) == dt.date(2024, 2, 29)
-    assert datagen.default_end_date(dt.date(2025, 1, 1)) == dt.date(2024, 12, 31)
+    assert world.default_end_date(dt.date(2026, 11, 29)) == dt.date(2026, 11, 28)
+    assert world.default_end_date(dt.date(2024, 3, 1)) == dt.date(2024, 2, 29)
+    assert world.default_end_date(dt.date(2025, 1, 1)) == dt.date(2024, 12, 31)
 
 
 # ------------------------------------------------------------------ defects: exact counts
@@ -252,7 +252,7 @@ def test_returns_refer_to_an_earlier_sale_of_the_same_product(con):
 
 
 def test_only_absurd_lines_exceed_the_bulk_order_cap(con, manifest):
-    big = _one(con, f"select count(*) from sales where try_cast(quantity as bigint) > {datagen.MAX_BULK_ORDER}")
+    big = _one(con, f"select count(*) from sales where try_cast(quantity as bigint) > {world.MAX_BULK_ORDER}")
     assert big == manifest["defects"]["absurd_quantity"]
 
 
@@ -262,7 +262,7 @@ def test_outliers_are_big(con):
     assert rows
     for qty, typical, written in rows:
         assert qty == written
-        assert min(9.5 * typical, datagen.MAX_BULK_ORDER) <= qty <= min(30.5 * typical + 1, datagen.MAX_BULK_ORDER)
+        assert min(9.5 * typical, world.MAX_BULK_ORDER) <= qty <= min(30.5 * typical + 1, world.MAX_BULK_ORDER)
 
 
 # ------------------------------------------------------------------ ground truth vs sales
@@ -460,12 +460,12 @@ def test_csv_format_matches_parquet(tmp_path):
 
 
 def test_text_helpers():
-    assert datagen.int_text(np.array([0, 7, -3, 12345])).to_pylist() == ["0", "7", "-3", "12345"]
-    assert datagen.int_text(np.array([5, 1999, -250, 100]), scale=2).to_pylist() == ["0.05", "19.99", "-2.50", "1.00"]
-    assert datagen.date_text(np.array([0, 19723])).to_pylist() == ["1970-01-01", "2024-01-01"]
-    us = np.array([19723 * datagen.US_PER_DAY + (3 * 3600 + 4 * 60 + 5) * 1_000_000])
-    assert datagen.timestamp_text(us).to_pylist() == ["2024-01-01T03:04:05"]
-    assert datagen.line_ids(np.array([12]), np.array([345])).to_pylist() == ["L000012000345"]
+    assert columns.int_text(np.array([0, 7, -3, 12345])).to_pylist() == ["0", "7", "-3", "12345"]
+    assert columns.int_text(np.array([5, 1999, -250, 100]), scale=2).to_pylist() == ["0.05", "19.99", "-2.50", "1.00"]
+    assert columns.date_text(np.array([0, 19723])).to_pylist() == ["1970-01-01", "2024-01-01"]
+    us = np.array([19723 * columns.US_PER_DAY + (3 * 3600 + 4 * 60 + 5) * 1_000_000])
+    assert columns.timestamp_text(us).to_pylist() == ["2024-01-01T03:04:05"]
+    assert columns.line_ids(np.array([12]), np.array([345])).to_pylist() == ["L000012000345"]
 
 
 def test_cli(tmp_path, capsys):
