@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from demand_forecast.data.contract import ORDERING_RULES_SCHEMA, PURCHASE_ORDERS_SCHEMA
 from demand_forecast.synthetic import columns, datagen, world
 
 END = "2026-10-31"
@@ -40,6 +41,8 @@ def con(gen) -> duckdb.DuckDBPyConnection:
     c.execute(f"create view sales as select * from read_parquet('{gen}/raw/sales_lines/*.parquet')")
     c.execute(f"create view products as select * from read_parquet('{gen}/raw/products/*.parquet')")
     c.execute(f"create view snaps as select * from read_parquet('{gen}/raw/stock_snapshots/*.parquet')")
+    c.execute(f"create view purchase_orders as select * from read_parquet('{gen}/raw/purchase_orders/*.parquet')")
+    c.execute(f"create view ordering_rules as select * from read_parquet('{gen}/raw/ordering_rules/*.parquet')")
     for name in ("true_monthly_demand", "products_truth", "defect_lines", "stockout_episodes", "outlier_events"):
         c.execute(f"create view {name} as select * from read_parquet('{gen}/truth/{name}.parquet')")
     return c
@@ -80,6 +83,8 @@ def test_layout_and_schema(gen, manifest):
     snaps = pq.read_schema(gen / "raw" / "stock_snapshots" / "part-00000.parquet")
     assert snaps.names == ["snapshot_date", "product_id", "on_hand_qty", "loaded_at"]
     assert str(snaps.field("on_hand_qty").type) == "int32"
+    assert pq.read_schema(gen / "raw" / "purchase_orders" / "part-00000.parquet") == PURCHASE_ORDERS_SCHEMA
+    assert pq.read_schema(gen / "raw" / "ordering_rules" / "ordering_rules.parquet") == ORDERING_RULES_SCHEMA
     truth = pq.read_schema(gen / "truth" / "true_monthly_demand.parquet")
     assert truth.names == ["product_id", "month", "true_demand"]
     assert [str(t) for t in truth.types] == ["string", "date32[day]", "double"]
@@ -326,16 +331,28 @@ def test_truth_covers_active_months(con):
 # ------------------------------------------------------------------ stock, cold start, discontinued
 
 
-def test_stockout_days_have_no_sales(con, manifest):
+def test_stockout_days_sell_only_until_the_stock_runs_out(con, manifest):
+    # Stock-outs come from the simulated company's ordering (synthetic/ordering.py): an end-of-day
+    # on hand of 0. The day the stock runs out may still have sales (the stock it had), and so may a day
+    # whose delivery sold out at once; other zero days have none. (Before the ordering world, episodes
+    # were injected and had no sales at all, 5-40 days each.)
     zero_days = _one(con, "select count(*) from snaps where on_hand_qty = 0")
     assert zero_days == manifest["products"]["stockout_days"] > 0
     assert _one(con, "select sum(days) from stockout_episodes") == zero_days
+    assert _one(con, "select count(*) from stockout_episodes") == manifest["products"]["stockout_episodes"]
+    sales_on_zero_days = """select k.product_id, k.snapshot_date from snaps k join sales s
+                            on s.product_id = k.product_id and try_cast(s.sale_date as date) = k.snapshot_date
+                            where k.on_hand_qty = 0 and try_cast(s.quantity as bigint) > 0
+                              and s.line_id not in (select line_id from outlier_events)"""
+    assert _one(con, f"select count(*) from ({sales_on_zero_days})") > 0  # stock that ran out during the day
     assert (
         _one(
             con,
-            """select count(*) from snaps k join sales s
-                        on s.product_id = k.product_id and try_cast(s.sale_date as date) = k.snapshot_date
-                        where k.on_hand_qty = 0""",
+            f"""select count(*) from ({sales_on_zero_days}) z
+                where not exists (select 1 from stockout_episodes e
+                                  where e.product_id = z.product_id and e.start_date = z.snapshot_date)
+                  and not exists (select 1 from purchase_orders o
+                                  where o.product_id = z.product_id and o.received_date = z.snapshot_date)""",
         )
         == 0
     )
@@ -349,9 +366,10 @@ def test_stockout_days_have_no_sales(con, manifest):
         )
         == zero_days
     )
-    episodes = con.execute("select days from stockout_episodes").fetchall()
-    assert all(5 <= d <= 40 for (d,) in episodes)
-    # demand continued during the stock-outs
+    episodes = con.execute("select days, lost_units from stockout_episodes").fetchall()
+    assert all(d >= 1 and lost >= 0 for d, lost in episodes)
+    # demand continued during the stock-outs: it was lost, and the truth still counts it
+    assert _one(con, "select sum(lost_units) from stockout_episodes") == manifest["stock"]["lost_units"] > 0
     assert (
         _one(
             con,
@@ -361,6 +379,111 @@ def test_stockout_days_have_no_sales(con, manifest):
                                       and date_trunc('month', e.end_date))""",
         )
         > 0
+    )
+
+
+def test_stock_balances_with_arrivals_and_sales(con):
+    # on hand(day) = on hand(day before) + goods received that day - units sold that day, checked on
+    # every active day after the first whose sales lines carry no defect (a mutated line hides its
+    # quantity; returns are not restocked; bulk orders are shipped by the supplier)
+    rows = con.execute("""
+        with clean_days as (
+            select product_id, try_cast(sale_date as date) as day, sum(try_cast(quantity as bigint)) as sold
+            from (select distinct * from sales)
+            where try_cast(quantity as bigint) > 0
+              and line_id not in (select line_id from outlier_events)
+            group by all
+        ),
+        dirty_days as (
+            select distinct product_id, sale_date as day from defect_lines
+            where defect not in ('late_arriving', 'duplicate_line', 'return', 'outlier_bulk_order')
+        ),
+        received as (
+            select product_id, received_date as day, sum(quantity) as qty
+            from purchase_orders where status = 'received' group by all
+        ),
+        days as (
+            select k.product_id, k.snapshot_date as day, k.on_hand_qty,
+                   lag(k.on_hand_qty) over (partition by k.product_id order by k.snapshot_date) as before
+            from snaps k
+        )
+        select count(*), count(*) filter (
+                   where d.before + coalesce(r.qty, 0) - coalesce(c.sold, 0) <> d.on_hand_qty)
+        from days d
+        left join received r on r.product_id = d.product_id and r.day = d.day
+        left join clean_days c on c.product_id = d.product_id and c.day = d.day
+        where d.before is not null
+          and not exists (select 1 from dirty_days x where x.product_id = d.product_id and x.day = d.day)
+    """).fetchone()
+    checked, broken = rows
+    assert checked > 0.9 * _one(con, "select count(*) from snaps") and broken == 0
+
+
+def test_purchase_orders_follow_the_rules_and_the_manifest(con, manifest):
+    assert _one(con, "select count(*) from purchase_orders") == manifest["rows"]["purchase_orders"] > 0
+    assert _one(con, "select count(*) - count(distinct purchase_order_id) from purchase_orders") == 0
+    stock = manifest["stock"]
+    by_status = dict(con.execute("select status, count(*) from purchase_orders group by 1").fetchall())
+    assert set(by_status) == {"open", "received", "cancelled"}
+    assert by_status["open"] == stock["open_at_extraction"] and by_status["cancelled"] == stock["cancelled"]
+    end = manifest["parameters"]["end_date"]
+    # received orders have a receipt date up to the end of the data; open ones are still under way
+    assert (
+        _one(con, "select count(*) from purchase_orders where (status = 'received') <> (received_date is not null)")
+        == 0
+    )
+    assert _one(con, f"select count(*) from purchase_orders where received_date > date '{end}'") == 0
+    assert _one(con, f"select count(*) from purchase_orders where order_date > date '{end}'") == 0
+    # monthly orders arrive two calendar months after they were placed (three-month lead time counted from
+    # the month whose close triggered them), launch orders in the launch month; 8 % come late
+    assert (
+        _one(
+            con,
+            """select count(*) from purchase_orders
+               where expected_arrival_month <> date_trunc('month', order_date) + interval 2 month
+                 and expected_arrival_month <> date_trunc('month', order_date + interval 75 day)""",
+        )
+        == 0
+    )
+    late = _one(
+        con,
+        "select count(*) from purchase_orders where status = 'received' and received_date > expected_arrival_month",
+    )
+    assert late > 0
+    # quantities are whole packs and at least the minimum order
+    assert (
+        _one(
+            con,
+            """select count(*) from purchase_orders o join ordering_rules r using (product_id)
+               where o.quantity <= 0 or o.quantity % r.pack_size <> 0 or o.quantity < r.min_order_qty""",
+        )
+        == 0
+    )
+    # no order arrives after a product's discontinuation
+    assert (
+        _one(
+            con,
+            """select count(*) from purchase_orders o join products p using (product_id)
+               where o.status <> 'cancelled' and o.expected_arrival_month > p.discontinued_date""",
+        )
+        == 0
+    )
+
+
+def test_ordering_rules_cover_every_product(con):
+    assert _one(con, "select count(*) from ordering_rules") == N_PRODUCTS
+    assert _one(con, "select count(distinct product_id) from ordering_rules") == N_PRODUCTS
+    assert _one(con, "select min(pack_size) from ordering_rules") >= 1
+    assert _one(con, "select min(min_order_qty) from ordering_rules") >= 0
+    assert _one(con, "select count(*) from ordering_rules where unit_cost is null") >= 1  # the default applies
+    assert _one(con, "select count(*) from ordering_rules where holding_cost_rate is null") >= 1
+    assert (
+        _one(
+            con,
+            "select count(*) from ordering_rules r join products p using (product_id) "
+            "where r.unit_cost >= p.list_price",
+        )
+        == 0
     )
 
 
@@ -421,7 +544,10 @@ def test_cold_start_and_discontinued_present_at_default_size(tmp_path):
     p = m["products"]
     assert 10 <= p["cold_start"] <= 35 and p["cold_start_last_3_months"] >= 1
     assert 3 <= p["discontinued"] <= 20
-    assert 15 <= p["with_stockouts"] <= 50
+    # stock-outs emerge from the simulated company's ordering (seasonal ramps, erratic months, lumps, late
+    # suppliers), so most products run out now and then (the injected episodes hit 15-50 of 200)
+    assert 120 <= p["with_stockouts"] <= 200
+    assert 0.90 <= m["stock"]["fill_rate"] <= 0.98 and 0.02 <= m["stock"]["stockout_day_share"] <= 0.10
     assert m["defects"]["null_product_id"] >= 100  # a few hundred per default run
     assert 0.004 < m["defects"]["duplicate_lines"] / m["rows"]["sales_lines"] < 0.007
     assert 0.015 < m["defects"]["returns"] / m["rows"]["sales_lines"] < 0.025

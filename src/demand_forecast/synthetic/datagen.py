@@ -10,17 +10,19 @@ Output (layout and column types follow ``docs/contracts.md``)::
     <out>/raw/sales_lines/part-00000.parquet ...    one part per chunk of products
     <out>/raw/products/products.parquet
     <out>/raw/stock_snapshots/part-00000.parquet ...
+    <out>/raw/purchase_orders/part-00000.parquet ... the simulated company's orders, open and past
+    <out>/raw/ordering_rules/ordering_rules.parquet  pack size, minimum order, costs per product
     <out>/truth/true_monthly_demand.parquet          product_id, month, true_demand
     <out>/truth/products_truth.parquet               demand_type and every generating parameter
     <out>/truth/defect_lines.parquet                 line_id, defect, product_id, sale_date, related_line_id
-    <out>/truth/stockout_episodes.parquet            product_id, start_date, end_date, days
+    <out>/truth/stockout_episodes.parquet            product_id, start_date, end_date, days, lost_units
     <out>/truth/outlier_events.parquet               product_id, sale_date, line_id, quantity, ...
     <out>/truth/manifest.json                        seed, parameters, exact count of every defect
 
 With ``--format csv`` the raw folders hold ``.csv`` files with a header row instead (timestamps as
 ISO text ``YYYY-MM-DDTHH:MM:SS``; a CSV cannot tell a null from an empty string, so null product ids
 and the empty-string malformed values both arrive as empty fields). Truth files are always parquet.
-Existing ``*.parquet``/``*.csv`` files in the three raw source folders and the truth files are
+Existing ``*.parquet``/``*.csv`` files in the five raw source folders and the truth files are
 removed first, so a smaller run never leaves stale parts behind.
 
 History window
@@ -60,10 +62,10 @@ exist for every month from the month of ``max(launch_date, start)`` to the month
 
 Sales lines
 -----------
-Every day with sales (demand > 0 and not out of stock) gives one line, except that 12% of the days
-with at least 2 units are split: into 3 lines (4% of days, when there are at least 3 units) or else
-into 2 lines; the parts are >= 1 and add up to the day's demand exactly. Hence, for a product and
-month without stock-out days, outlier, return or any defect line, the sum of the line quantities
+Every day with sales (``min(demand, on hand) > 0``, see "Stock") gives one line, except that 12% of
+the days with at least 2 units are split: into 3 lines (4% of days, when there are at least 3 units)
+or else into 2 lines; the parts are >= 1 and add up to the day's sales exactly. Hence, for a product
+and month without stock-out days, outlier, return or any defect line, the sum of the line quantities
 equals ``true_demand`` exactly (tolerance 0).
 Prices are the list price +-4%, with an 8% chance of a 10-25% discount. ``loaded_at`` is the next
 day between 01:00 and 06:00.
@@ -99,17 +101,22 @@ Valid lines that a pipeline must handle rather than reject:
 
 Stock
 -----
-Snapshots are daily per product over the active window. ~15% of products (with an active window of
-at least 60 days) get 1-3 stock-out episodes of 5-40 days: ``on_hand_qty = 0`` and no sales line at
-all on those days although demand continues. Otherwise on-hand follows a replenishment saw-tooth and
-is always > 0.
+Stock comes from an ordering policy in the simulated world (:mod:`.ordering`): the company reviews
+every product monthly with a three-month lead time and orders up to its trailing 91-day sales rate x
+the days until the end of the arrival month x a cover, in whole packs and at least the minimum order;
+suppliers decline 1 % of orders and deliver 8 % late. Day by day ``sales = min(demand, on hand)``;
+the end-of-day on hand is the snapshot, so on hand, receipts (``purchase_orders.received_date``) and
+sales balance exactly. A stock-out day is an active day ending with nothing on hand: demand continues
+(the truth counts it), sales stop once the stock is gone. Stock-outs therefore fall where such a
+company runs out -- seasonal ramps, erratic months, lumps, late deliveries -- and ``manifest.json``
+records their days, episodes, the lost units and the fill rate.
 
 Modules
 -------
-:mod:`.world` (calendar, products, expected and realised demand, monthly truth), :mod:`.stock`
-(stock-outs and snapshots), :mod:`.defects` (sales lines and every defect), :mod:`.columns` (fast text
-columns and ids), :mod:`.writer` (files); this module runs them per chunk of products and writes the
-manifest.
+:mod:`.world` (calendar, products, expected and realised demand, monthly truth), :mod:`.ordering`
+(the company's ordering: purchase orders, stock, sales, stock-outs), :mod:`.defects` (sales lines
+and every defect), :mod:`.columns` (fast text columns and ids), :mod:`.writer` (files); this module
+runs them per chunk of products and writes the manifest.
 
 Determinism
 -----------
@@ -146,7 +153,20 @@ from .defects import (
     SPLIT3,
     sales_lines,
 )
-from .stock import snapshots, stockout_days
+from .ordering import (
+    CANCELLED,
+    DELAY_DAYS,
+    LEAD_TIME_MONTHS,
+    OPEN,
+    P_CANCELLED,
+    P_DELAYED,
+    SALES_WINDOW_DAYS,
+    ordering_rules,
+    purchase_orders,
+    simulate_ordering,
+    snapshots,
+    stockout_episodes,
+)
 from .world import (
     DEMAND_TYPE_SHARES,
     DEMAND_TYPES,
@@ -156,7 +176,6 @@ from .world import (
     SHARE_COLD_START_RECENT,
     SHARE_DISCONTINUED,
     SHARE_OUTLIER,
-    SHARE_STOCKOUT,
     Calendar,
     default_end_date,
     expected_demand,
@@ -167,11 +186,11 @@ from .world import (
 )
 from .writer import clean_output, products_tables, write_table
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"  # 2.0: stock from an ordering policy, purchase orders, ordering rules
 
 
 def _simulate_chunk(task: dict) -> dict:
-    """Simulate products ``i0 .. i1-1`` and write their sales and snapshot parts."""
+    """Simulate products ``i0 .. i1-1`` and write their sales, snapshot and purchase order parts."""
     seed, i0, cal, pr = task["seed"], task["i0"], task["calendar"], task["products"]
     C = len(pr["level"])
     numbers = np.arange(i0, i0 + C) + 1
@@ -180,25 +199,37 @@ def _simulate_chunk(task: dict) -> dict:
     lam, active = expected_demand(pr, cal)
     demand, split_u, rngs = realised_demand(pr, cal, lam, seed, i0)
     truth = monthly_truth(pids, pr, cal, demand)
-    stockout = stockout_days(pr, cal.n_days)
-    sales = np.where(stockout, 0, demand)
-    lines = sales_lines(sales, demand, stockout, active, split_u, rngs, pr, cal, numbers, pids)
-    snaps = snapshots(pr, cal, lam, active, stockout, pids)
+    stock = simulate_ordering(pr, cal, demand, lam, active, rngs)
+    lines = sales_lines(stock["sales"], demand, stock["stockout"], active, split_u, rngs, pr, cal, numbers, pids)
+    snaps = snapshots(cal, stock["on_hand"], active, pids)
+    orders = purchase_orders(cal, stock["orders"], numbers, pids)
 
     raw = Path(task["raw_dir"])
     name = f"part-{task['chunk']:05d}"
     write_table(lines["table"], raw / "sales_lines" / name, task["fmt"])
     write_table(snaps, raw / "stock_snapshots" / name, task["fmt"])
+    write_table(orders, raw / "purchase_orders" / name, task["fmt"])
+    status = stock["orders"]["status"]
+    delayed = stock["orders"]["arrival_day"] > stock["orders"]["planned_day"]
     return {
         "chunk": task["chunk"],
         "n_products": C,
         "sales_rows": lines["table"].num_rows,
         "snapshot_rows": snaps.num_rows,
-        "stockout_days": int(stockout.sum()),
+        "purchase_order_rows": orders.num_rows,
+        "stockout_days": int(stock["stockout"].sum()),
+        "active_days": int(active.sum()),
+        "demand_units": int((demand * active).sum()),
+        "lost_units": int((demand - stock["sales"]).sum()),
+        "open_orders": int((status == OPEN).sum()),
+        "cancelled_orders": int((status == CANCELLED).sum()),
+        "delayed_orders": int((delayed & (status != CANCELLED)).sum()),
+        "product_stockout_days": stock["stockout"].sum(axis=1),
         "counts": lines["counts"],
         "truth": truth,
         "defects": lines["defects"],
         "outliers": lines["outliers"],
+        "episodes": stockout_episodes(cal, stock["stockout"], demand, stock["sales"], pids),
     }
 
 
@@ -255,9 +286,23 @@ def generate(
         f"{products} products x {cal.n_days} days ({cal.start} .. {cal.end}), "
         f"{len(tasks)} chunk(s), {workers} worker(s), seed {seed}"
     )
-    totals = {"sales_rows": 0, "snapshot_rows": 0, "stockout_days": 0}
+    totals = {
+        key: 0
+        for key in (
+            "sales_rows",
+            "snapshot_rows",
+            "purchase_order_rows",
+            "stockout_days",
+            "active_days",
+            "demand_units",
+            "lost_units",
+            "open_orders",
+            "cancelled_orders",
+            "delayed_orders",
+        )
+    }
     counts = {kind: 0 for kind in DEFECT_NAMES + ["return", "outlier_bulk_order"]}
-    truth_parts, defect_parts, outlier_parts = [], [], []
+    truth_parts, defect_parts, outlier_parts, episode_parts, product_stockout_days = [], [], [], [], []
     done = 0
 
     def consume(res: dict) -> None:
@@ -270,6 +315,8 @@ def generate(
         truth_parts.append(res["truth"])
         defect_parts.append(res["defects"])
         outlier_parts.append(res["outliers"])
+        episode_parts.append(res["episodes"])
+        product_stockout_days.append(res["product_stockout_days"])
         log(
             f"products {done}/{products} ({100 * done / products:.0f}%), "
             f"sales rows {totals['sales_rows']:,}, snapshot rows {totals['snapshot_rows']:,}, "
@@ -284,21 +331,17 @@ def generate(
             for res in pool.map(_simulate_chunk, tasks):
                 consume(res)
 
-    products_tbl, products_truth = products_tables(prod, cal)
+    products_tbl, products_truth = products_tables(prod, cal, np.concatenate(product_stockout_days))
     write_table(products_tbl, raw / "products" / "products", fmt)
+    write_table(
+        ordering_rules(prod, cal, products_tbl.column("product_id")), raw / "ordering_rules" / "ordering_rules", fmt
+    )
     truth_dir = out / "truth"
     pq.write_table(pa.concat_tables(truth_parts), truth_dir / "true_monthly_demand.parquet")
     pq.write_table(products_truth, truth_dir / "products_truth.parquet")
     pq.write_table(pa.concat_tables(defect_parts), truth_dir / "defect_lines.parquet")
     pq.write_table(pa.concat_tables(outlier_parts), truth_dir / "outlier_events.parquet")
-    episodes = pa.table(
-        {
-            "product_id": product_ids(prod["so_prod"] + 1) if len(prod["so_prod"]) else pa.array([], pa.string()),
-            "start_date": pa.array((prod["so_start"] + cal.start_epoch).astype(np.int32), pa.date32()),
-            "end_date": pa.array((prod["so_end"] + cal.start_epoch).astype(np.int32), pa.date32()),
-            "days": pa.array((prod["so_end"] - prod["so_start"] + 1).astype(np.int64)),
-        }
-    )
+    episodes = pa.concat_tables(episode_parts)
     pq.write_table(episodes, truth_dir / "stockout_episodes.parquet")
 
     type_counts = np.bincount(prod["dtype_idx"], minlength=4)
@@ -327,6 +370,8 @@ def generate(
             "sales_lines": totals["sales_rows"],
             "products": products,
             "stock_snapshots": totals["snapshot_rows"],
+            "purchase_orders": totals["purchase_order_rows"],
+            "ordering_rules": products,
             "true_monthly_demand": sum(tp.num_rows for tp in truth_parts),
         },
         "products": {
@@ -334,10 +379,19 @@ def generate(
             "cold_start": int(prod["cold"].sum()),
             "cold_start_last_3_months": int(prod["recent"].sum()),
             "discontinued": int(prod["discontinued"].sum()),
-            "with_stockouts": int(len(np.unique(prod["so_prod"]))),
-            "stockout_episodes": int(len(prod["so_prod"])),
+            "with_stockouts": len(set(episodes.column("product_id").to_pylist())),
+            "stockout_episodes": episodes.num_rows,
             "stockout_days": totals["stockout_days"],
             "with_outlier": counts["outlier_bulk_order"],
+        },
+        "stock": {
+            "stockout_day_share": round(totals["stockout_days"] / max(1, totals["active_days"]), 6),
+            "fill_rate": round(1 - totals["lost_units"] / max(1, totals["demand_units"]), 6),
+            "lost_units": totals["lost_units"],
+            "purchase_orders": totals["purchase_order_rows"],
+            "open_at_extraction": totals["open_orders"],
+            "cancelled": totals["cancelled_orders"],
+            "delayed": totals["delayed_orders"],
         },
         "defects": defects,
         "config": {
@@ -345,7 +399,13 @@ def generate(
             "share_cold_start": SHARE_COLD_START,
             "share_cold_start_last_3_months": SHARE_COLD_START * SHARE_COLD_START_RECENT,
             "share_discontinued": SHARE_DISCONTINUED,
-            "share_stockout_products": SHARE_STOCKOUT,
+            "ordering": {
+                "lead_time_months": LEAD_TIME_MONTHS,
+                "sales_window_days": SALES_WINDOW_DAYS,
+                "p_cancelled": P_CANCELLED,
+                "p_delayed": P_DELAYED,
+                "delay_days": list(DELAY_DAYS),
+            },
             "share_outlier_products": SHARE_OUTLIER,
             "split_line_probabilities": {"2_lines": SPLIT2 - SPLIT3, "3_lines": SPLIT3},
             "return_rate": RETURN_RATE,
@@ -376,6 +436,8 @@ def generate(
             "sales_lines": f"raw/sales_lines/part-*.{fmt}",
             "products": f"raw/products/products.{fmt}",
             "stock_snapshots": f"raw/stock_snapshots/part-*.{fmt}",
+            "purchase_orders": f"raw/purchase_orders/part-*.{fmt}",
+            "ordering_rules": f"raw/ordering_rules/ordering_rules.{fmt}",
             "truth": [
                 "truth/true_monthly_demand.parquet",
                 "truth/products_truth.parquet",

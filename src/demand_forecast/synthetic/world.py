@@ -85,8 +85,12 @@ MAX_BULK_ORDER = 9_000  # a bulk order is an outlier to cap, not an absurd value
 SHARE_COLD_START = 0.10
 SHARE_COLD_START_RECENT = 0.25  # of the cold starts: launched within the last 3 months
 SHARE_DISCONTINUED = 0.05
-SHARE_STOCKOUT = 0.15
 SHARE_OUTLIER = 0.02
+PACK_SIZES = (1, 2, 4, 6, 12, 24, 48)
+ORDER_COVER_BY_TYPE = (1.0, 1.6, 1.3, 1.5)  # the company's cover grows with how erratic a product sells
+SHARE_MIN_ORDER = 0.3  # products whose supplier has a minimum order (2-5 packs)
+SHARE_NO_UNIT_COST = 0.05  # products whose unit cost is missing in ordering_rules (list price values them)
+SHARE_NO_HOLDING_RATE = 0.3  # products without a holding cost rate (the default applies)
 
 
 TRUTH_SCHEMA = pa.schema(
@@ -188,34 +192,22 @@ def make_products(n: int, cal: Calendar, seed: int) -> dict:
     amplitude = rng.uniform(0.3, 1.0, n)
     ramp_tau = rng.uniform(20.0, 90.0, n)
 
-    # stock: saw-tooth parameters
-    cycle_len = rng.integers(7, 36, n)
-    cycle_phase = np.floor(rng.random(n) * cycle_len).astype(np.int64)
-    safety = 1 + np.floor(rng.random(n) * 5).astype(np.int64)
-    cover = rng.uniform(1.0, 1.6, n)
+    # the company's ordering (see .ordering): cover on its sales-rate estimate, the buyer's guess of a
+    # launch's rate, pack size (about a week of demand or less), minimum order, costs
+    cover = rng.uniform(1.15, 1.5, n) * np.asarray(ORDER_COVER_BY_TYPE)[dtype_idx]
+    min_stock = np.where(dtype_idx == 3, lumpy_size * rng.uniform(2.0, 3.5, n), 2.0)
+    launch_guess = rng.lognormal(0.0, 0.35, n)
+    monthly_units = level * 30.4 * np.where(dtype_idx == 3, lumpy_size, 1.0)
+    pack_options = np.array(PACK_SIZES)
+    pack_cap = np.maximum(1.0, monthly_units / 4.0 * rng.uniform(0.5, 1.5, n))
+    pack_size = pack_options[np.searchsorted(pack_options, pack_cap, side="right") - 1]
+    min_order_qty = np.where(rng.random(n) < SHARE_MIN_ORDER, pack_size * rng.integers(2, 6, n), 0)
+    unit_cost = np.round(list_cents / 100.0 * rng.uniform(0.45, 0.7, n), 2)
+    unit_cost = np.where(rng.random(n) < SHARE_NO_UNIT_COST, np.nan, unit_cost)
+    holding_cost_rate = np.round(rng.uniform(0.15, 0.3, n), 2)
+    holding_cost_rate = np.where(rng.random(n) < SHARE_NO_HOLDING_RATE, np.nan, holding_cost_rate)
 
-    # stock-out episodes: up to three per product, one per equal segment of the active window
     window = active_to - active_from + 1
-    has_so = (rng.random(n) < SHARE_STOCKOUT) & (window >= 60)
-    n_eps = rng.integers(1, 4, n)
-    ep_len = rng.integers(5, 41, (n, 3))
-    ep_pos = rng.random((n, 3))
-    so_prod, so_start, so_end = [], [], []
-    for p in np.flatnonzero(has_so):
-        k = int(n_eps[p])
-        while k > 1 and window[p] // k < 20:
-            k -= 1
-        seg = window[p] // k
-        for j in range(k):
-            length = int(min(ep_len[p, j], seg - 4))
-            s = active_from[p] + j * seg + 2 + int(ep_pos[p, j] * (seg - 4 - length))
-            so_prod.append(p)
-            so_start.append(s)
-            so_end.append(min(s + length - 1, active_to[p]))
-    so_prod = np.array(so_prod, dtype=np.int64)
-    so_start = np.array(so_start, dtype=np.int64)
-    so_end = np.array(so_end, dtype=np.int64)
-
     has_outlier = (rng.random(n) < SHARE_OUTLIER) & (window >= 30)
     outlier_pos = rng.random(n)
     outlier_mult = rng.uniform(10.0, 30.0, n)
@@ -238,14 +230,13 @@ def make_products(n: int, cal: Calendar, seed: int) -> dict:
         trend=trend,
         amplitude=amplitude,
         ramp_tau=ramp_tau,
-        cycle_len=cycle_len,
-        cycle_phase=cycle_phase,
-        safety=safety,
         cover=cover,
-        has_so=has_so,
-        so_prod=so_prod,
-        so_start=so_start,
-        so_end=so_end,
+        min_stock=min_stock,
+        launch_guess=launch_guess,
+        pack_size=pack_size.astype(np.int64),
+        min_order_qty=min_order_qty.astype(np.int64),
+        unit_cost=unit_cost,
+        holding_cost_rate=holding_cost_rate,
         has_outlier=has_outlier,
         outlier_pos=outlier_pos,
         outlier_mult=outlier_mult,
@@ -253,16 +244,8 @@ def make_products(n: int, cal: Calendar, seed: int) -> dict:
 
 
 def slice_products(prod: dict, i0: int, i1: int) -> dict:
-    out = {}
-    for key, val in prod.items():
-        if key.startswith("so_"):
-            continue
-        out[key] = val[i0:i1] if isinstance(val, np.ndarray) else val
-    sel = (prod["so_prod"] >= i0) & (prod["so_prod"] < i1)
-    out["so_prod"] = prod["so_prod"][sel] - i0
-    out["so_start"] = prod["so_start"][sel]
-    out["so_end"] = prod["so_end"][sel]
-    return out
+    """The attributes of products ``i0 .. i1-1`` (a chunk)."""
+    return {key: val[i0:i1] if isinstance(val, np.ndarray) else val for key, val in prod.items()}
 
 
 def expected_demand(pr: dict, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:

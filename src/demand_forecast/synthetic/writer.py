@@ -31,7 +31,7 @@ def write_table(table: pa.Table, path_no_ext: Path, fmt: str) -> None:
 
 
 def clean_output(out: Path) -> None:
-    for src in ("sales_lines", "products", "stock_snapshots"):
+    for src in ("sales_lines", "products", "stock_snapshots", "purchase_orders", "ordering_rules"):
         folder = out / "raw" / src
         folder.mkdir(parents=True, exist_ok=True)
         for f in folder.iterdir():
@@ -44,7 +44,8 @@ def clean_output(out: Path) -> None:
             f.unlink()
 
 
-def products_tables(prod: dict, cal: Calendar) -> tuple[pa.Table, pa.Table]:
+def products_tables(prod: dict, cal: Calendar, stockout_days: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """``products`` (raw) and ``products_truth``; ``stockout_days`` per product from the ordering simulation."""
     n = prod["n"]
     numbers = np.arange(1, n + 1)
     pids = product_ids(numbers)
@@ -66,7 +67,6 @@ def products_tables(prod: dict, cal: Calendar) -> tuple[pa.Table, pa.Table]:
         },
         schema=PRODUCTS_SCHEMA,
     )
-    so_days = np.bincount(prod["so_prod"], weights=prod["so_end"] - prod["so_start"] + 1, minlength=n)
     truth = pa.table(
         {
             "product_id": pids,
@@ -80,8 +80,9 @@ def products_tables(prod: dict, cal: Calendar) -> tuple[pa.Table, pa.Table]:
             "is_cold_start": pa.array(prod["cold"]),
             "launched_last_3_months": pa.array(prod["recent"]),
             "is_discontinued": pa.array(prod["discontinued"]),
-            "has_stockout": pa.array(np.isin(numbers - 1, prod["so_prod"])),
-            "stockout_days": pa.array(so_days.astype(np.int64)),
+            "has_stockout": pa.array(stockout_days > 0),
+            "stockout_days": pa.array(stockout_days.astype(np.int64)),
+            "order_cover": pa.array(prod["cover"]),
             "has_outlier": pa.array(prod["has_outlier"]),
             "list_price": pa.array(prod["list_cents"] / 100.0),
             "level": pa.array(prod["level"]),
