@@ -184,11 +184,15 @@ def suggest_orders(inputs: pd.DataFrame, as_of_month, lead_time_months: int = 3)
                 "no stock snapshot for the end of the as-of month, so on hand is unknown; "
                 "add stock_snapshots to the raw data, or subtract your stock by hand"
             )
-            reasons.append(
-                f"No automatic suggestion: {why}. For reference, the order-up-to level (demand of "
-                f"{_month(add_months(arrival, 1 - lead_time_months))} to {_month(arrival)} at the target "
-                f"service level) is {_units(out['order_up_to'].iloc[i])}."
-            )
+            text = f"No automatic suggestion: {why}."
+            level = out["order_up_to"].iloc[i]
+            if np.isfinite(level):
+                text += (
+                    f" For reference, the order-up-to level (demand of "
+                    f"{_month(add_months(arrival, 1 - lead_time_months))} to {_month(arrival)} at the target "
+                    f"service level) is {_units(level)}."
+                )
+            reasons.append(text)
             continue
         reasons.append(
             _reason(
@@ -233,12 +237,12 @@ def _reason(
         stock += f" - forecast {_units(f_pre)} until then = {_units(position)} left when it arrives"
     if position < 0:
         stock += f" (about {_units(-position)} of demand will be lost before then)"
-    target = f"{month} needs forecast {_units(f_last)} + safety stock {_units(ss)} ({service_level:.0%} service level)"
+    target = f"forecast {_units(f_last)} + safety stock {_units(ss)} ({service_level:.0%} service level)"
     if qty == 0:
-        return f"No order: {stock}; that covers {target}."
+        return f"No order: {stock}; that covers what {month} needs, {target}."
     packs = qty // pack
     size = f" ({packs} pack{'s' if packs != 1 else ''} of {pack})" if pack > 1 else ""
-    text = f"Order {qty}{size} to arrive in {month}: {stock}; {target}, short by {_units(need)}"
+    text = f"Order {qty}{size} to arrive in {month}: {stock}; {month} needs {target}, short by {_units(need)}"
     if moq > 0 and qty >= moq and math.ceil(need / pack - 1e-9) * pack < qty:
         text += f", raised to the minimum order of {_units(moq)}"
         if moq % pack:

@@ -1,0 +1,44 @@
+"""What the purchase plans would have held and lost: every stored month of fct_purchase_plans replayed
+against the demand that came, for the selected forecast and the WMA baseline, per product group and demand
+class (demand_forecast.purchasing.simulation, docs/purchasing.md).
+"""
+
+from demand_forecast.dbt_bridge import typed
+from demand_forecast.purchasing.settings import PurchasingSettings
+from demand_forecast.purchasing.simulation import COMPARED, SUMMARY_COLUMNS, inventory_simulation
+
+TYPES = {
+    "first_month": "date",
+    "last_month": "date",
+    "products": "int",
+    "months": "int",
+    "product_months": "int",
+    "stockout_months": "int",
+    "stockout_months_vs_baseline": "int",
+}
+TEXT = {"policy", "product_group", "demand_class"}
+COLUMNS = ["as_of_month", *SUMMARY_COLUMNS, *(f"{c}_vs_baseline" for c in COMPARED)]
+SCHEMA = {c: "date" if c == "as_of_month" else TYPES.get(c, "str" if c in TEXT else "float") for c in COLUMNS}
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    settings = PurchasingSettings.from_dbt(dbt.config.get("purchasing_settings"))
+    as_of = dbt.ref("int_batch_parameters").df()["as_of_month"].iloc[0]
+    rules = dbt.ref("int_ordering_rules").df()
+    profiles = dbt.ref("int_series_profiles").df()
+    panel = dbt.ref("int_monthly_demand").df()
+    plans = dbt.ref("fct_purchase_plans").df()
+    products = profiles[["product_id", "product_group", "demand_class"]].merge(
+        rules[["product_id", "unit_cost", "holding_cost_rate"]], on="product_id", how="left"
+    )
+    summary = inventory_simulation(
+        plans,
+        panel[["product_id", "month", "demand"]],
+        rules[["product_id", "pack_size", "min_order_qty"]],
+        products.rename(columns={"unit_cost": "unit_value"}),
+        settings.lead_time_months,
+        as_of,
+    )
+    summary["as_of_month"] = as_of
+    return typed(summary, SCHEMA)
