@@ -5,26 +5,8 @@ is what mart_inventory_simulation replays.
 """
 
 from demand_forecast.dbt_bridge import typed
-from demand_forecast.purchasing.safety_stock import purchase_plans
+from demand_forecast.purchasing.safety_stock import PLAN_SCHEMA, purchase_plans
 from demand_forecast.purchasing.settings import PurchasingSettings
-
-SCHEMA = {
-    "as_of_month": "date",
-    "product_id": "str",
-    "policy": "str",
-    "model_name": "str",
-    "demand_class": "str",
-    "service_level": "float",
-    "forecast_before_arrival": "float",
-    "forecast_arrival_month": "float",
-    "forecast_lead_time": "float",
-    "level": "float",
-    "residual_quantile": "float",
-    "residual_pool": "str",
-    "residual_points": "int",
-    "safety_stock": "float",
-    "order_up_to": "float",
-}
 
 
 def model(dbt, session):
@@ -47,4 +29,4 @@ def model(dbt, session):
         settings.lead_time_months,
         settings.min_residual_pool,
     )
-    return typed(plans, SCHEMA)
+    return typed(plans, PLAN_SCHEMA)

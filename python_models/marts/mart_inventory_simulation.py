@@ -5,20 +5,9 @@ class (demand_forecast.purchasing.simulation, docs/purchasing.md).
 
 from demand_forecast.dbt_bridge import typed
 from demand_forecast.purchasing.settings import PurchasingSettings
-from demand_forecast.purchasing.simulation import COMPARED, SUMMARY_COLUMNS, inventory_simulation
+from demand_forecast.purchasing.simulation import SIMULATION_SCHEMA, inventory_simulation
 
-TYPES = {
-    "first_month": "date",
-    "last_month": "date",
-    "products": "int",
-    "months": "int",
-    "product_months": "int",
-    "stockout_months": "int",
-    "stockout_months_vs_baseline": "int",
-}
-TEXT = {"policy", "product_group", "demand_class"}
-COLUMNS = ["as_of_month", *SUMMARY_COLUMNS, *(f"{c}_vs_baseline" for c in COMPARED)]
-SCHEMA = {c: "date" if c == "as_of_month" else TYPES.get(c, "str" if c in TEXT else "float") for c in COLUMNS}
+SCHEMA = {"as_of_month": "date", **SIMULATION_SCHEMA}
 
 
 def model(dbt, session):

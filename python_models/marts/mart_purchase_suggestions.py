@@ -5,35 +5,7 @@ Also exported as CSV for purchasing (exports/purchase_suggestions.csv).
 
 from demand_forecast.dbt_bridge import typed
 from demand_forecast.purchasing.settings import PurchasingSettings
-from demand_forecast.purchasing.suggestions import SUGGESTION_COLUMNS, build_suggestions
-
-TYPES = {
-    "as_of_month": "date",
-    "arrival_month": "date",
-    "on_hand_date": "date",
-    "order_qty": "int",
-    "order_packs": "int",
-    "lead_time_months": "int",
-    "open_order_lines": "int",
-    "residual_points": "int",
-    "pack_size": "int",
-    "min_order_qty": "int",
-}
-TEXT = {
-    "product_id",
-    "product_name",
-    "product_group",
-    "category",
-    "demand_class",
-    "lifecycle",
-    "order_status",
-    "reason",
-    "residual_pool",
-    "unit_cost_source",
-    "rule_source",
-    "selected_model",
-}
-SCHEMA = {c: TYPES.get(c, "str" if c in TEXT else "float") for c in SUGGESTION_COLUMNS}
+from demand_forecast.purchasing.suggestions import SUGGESTION_SCHEMA, build_suggestions
 
 
 def model(dbt, session):
@@ -55,4 +27,4 @@ def model(dbt, session):
         as_of,
         settings,
     )
-    return typed(suggestions, SCHEMA)
+    return typed(suggestions, SUGGESTION_SCHEMA)

@@ -68,6 +68,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     env = _env(tmp, data / "raw")
     quiet = ["--exclude", "tag:monitoring", "package:elementary"]
+    _dbt(tmp, env, "seed", "--select", "purchasing_service_levels")
     for month in MONTHS[:-1]:
         _dbt(tmp, env, "run", "--select", "+fct_purchase_plans", *quiet, "--vars", f'{{as_of_month: "{month}"}}')
     _dbt(

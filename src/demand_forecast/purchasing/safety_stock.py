@@ -49,23 +49,25 @@ from ..forecasting.features import build_panel_arrays
 #: Policies of the simulation and their default forecast: the selected one and the seed's WMA baseline.
 DEFAULT_POLICIES: Mapping[str, str] = {"selected": "ensemble", "baseline": "baseline"}
 
-PLAN_COLUMNS = (
-    "as_of_month",
-    "product_id",
-    "policy",
-    "model_name",
-    "demand_class",
-    "service_level",
-    "forecast_before_arrival",
-    "forecast_arrival_month",
-    "forecast_lead_time",
-    "level",
-    "residual_quantile",
-    "residual_pool",
-    "residual_points",
-    "safety_stock",
-    "order_up_to",
-)
+#: Columns of a plan (``fct_purchase_plans``) with their types.
+PLAN_SCHEMA = {
+    "as_of_month": "date",
+    "product_id": "str",
+    "policy": "str",
+    "model_name": "str",
+    "demand_class": "str",
+    "service_level": "float",
+    "forecast_before_arrival": "float",
+    "forecast_arrival_month": "float",
+    "forecast_lead_time": "float",
+    "level": "float",
+    "residual_quantile": "float",
+    "residual_pool": "str",
+    "residual_points": "int",
+    "safety_stock": "float",
+    "order_up_to": "float",
+}
+PLAN_COLUMNS = tuple(PLAN_SCHEMA)
 
 
 def demand_levels(panel: pd.DataFrame, as_of_month, months, floor: float = 1.0) -> pd.DataFrame:

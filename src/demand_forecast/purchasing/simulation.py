@@ -163,26 +163,28 @@ def _forward_fill(values: np.ndarray) -> np.ndarray:
     return np.where(seen, out, np.nan)
 
 
-SUMMARY_COLUMNS = (
-    "policy",
-    "product_group",
-    "demand_class",
-    "products",
-    "months",
-    "product_months",
-    "first_month",
-    "last_month",
-    "demand_units",
-    "sales_units",
-    "lost_sales_units",
-    "fill_rate",
-    "stockout_months",
-    "stockout_month_share",
-    "avg_inventory_units",
-    "avg_inventory_value",
-    "holding_cost_per_year",
-    "inventory_turns",
-)
+#: Columns of :func:`summarise` with their types.
+SUMMARY_SCHEMA = {
+    "policy": "str",
+    "product_group": "str",
+    "demand_class": "str",
+    "products": "int",
+    "months": "int",
+    "product_months": "int",
+    "first_month": "date",
+    "last_month": "date",
+    "demand_units": "float",
+    "sales_units": "float",
+    "lost_sales_units": "float",
+    "fill_rate": "float",
+    "stockout_months": "int",
+    "stockout_month_share": "float",
+    "avg_inventory_units": "float",
+    "avg_inventory_value": "float",
+    "holding_cost_per_year": "float",
+    "inventory_turns": "float",
+}
+SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA)
 
 
 def summarise(simulated: pd.DataFrame, products: pd.DataFrame, rollups: bool = True) -> pd.DataFrame:
@@ -248,6 +250,11 @@ def _segment_figures(sim: pd.DataFrame) -> pd.DataFrame:
 
 
 COMPARED = ("fill_rate", "stockout_months", "avg_inventory_units", "avg_inventory_value", "inventory_turns")
+#: Columns of :func:`inventory_simulation` (``mart_inventory_simulation`` adds ``as_of_month``) with their types.
+SIMULATION_SCHEMA = {
+    **SUMMARY_SCHEMA,
+    **{f"{c}_vs_baseline": "int" if c == "stockout_months" else "float" for c in COMPARED},
+}
 
 
 def inventory_simulation(
@@ -271,7 +278,7 @@ def inventory_simulation(
         demand = demand.loc[pd.to_datetime(demand["month"]) <= as_of]
     simulated = simulate(plans, demand, rules, lead_time_months)
     if simulated.empty:
-        return pd.DataFrame(columns=[*SUMMARY_COLUMNS, *(f"{c}_vs_baseline" for c in COMPARED)])
+        return pd.DataFrame(columns=list(SIMULATION_SCHEMA))
     summary = summarise(simulated, products)
     keys = ["product_group", "demand_class"]
     base = summary.loc[summary["policy"] == baseline_policy, keys + list(COMPARED)]
