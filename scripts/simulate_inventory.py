@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench
+sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
 import bench_accuracy
+import common as bench
+import nested
 
 bench.ensure_package_importable()
 from demand_forecast.months import add_months  # noqa: E402
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- forecasts and plans
 
 
-def forecasts_at(snap: bench.Snapshot, config, cache: Path, reuse: bool) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+def forecasts_at(snap: nested.Snapshot, config, cache: Path, reuse: bool) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """(backtest, final forecasts, seconds) of ``run_forecasting`` at ``snap.as_of``, cached as parquet."""
     from demand_forecast.forecasting.pipeline import run_forecasting
 
@@ -90,7 +91,7 @@ def forecasts_at(snap: bench.Snapshot, config, cache: Path, reuse: bool) -> tupl
 
 
 def plans_for(
-    snaps: list[bench.Snapshot],
+    snaps: list[nested.Snapshot],
     runs: list[tuple[pd.DataFrame, pd.DataFrame]],
     settings: PurchasingSettings,
     level: float,
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     snaps = [
         bench_accuracy.build_snapshot(paths, data / "raw", a, False, load, panels, args.reuse)
         if args.panel_mode == "replay"
-        else bench.truncated_snapshot(latest, a)
+        else nested.truncated_snapshot(latest, a)
         for a in reviews
     ]
     print(
