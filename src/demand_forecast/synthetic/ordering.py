@@ -86,7 +86,10 @@ def simulate_ordering(
     prior_rate = (lam * first_weeks).sum(axis=1) / np.maximum(1, first_weeks.sum(axis=1))
     prior_rate = np.where(launched_in_window, prior_rate * pr["launch_guess"], prior_rate)
 
-    arrivals = np.zeros((C, D + 1), dtype=np.int64)
+    # day-major copies: the loop below reads and writes one day of every product at a time
+    arrivals = np.zeros((D + 1, C), dtype=np.int64)
+    demand_by_day = np.ascontiguousarray(demand.T)
+    active_by_day = np.ascontiguousarray(active.T)
     orders = {k: [] for k in ("row", "order_day", "arrival_month", "planned_day", "arrival_day", "quantity", "status")}
 
     def book(rows, order_day, arrival_month, planned, arrival, qty, status) -> None:
@@ -102,7 +105,7 @@ def simulate_ordering(
         ):
             orders[key].append(np.broadcast_to(np.asarray(value, dtype=np.int64), (n,)).copy())
         landed = (status != CANCELLED) & (arrival <= D)
-        np.add.at(arrivals, (rows[landed], np.minimum(arrival[landed], D)), qty[landed])
+        np.add.at(arrivals, (np.minimum(arrival[landed], D), rows[landed]), qty[landed])
 
     # stock at the start: until the first monthly order arrives (month L - 1); a launch order for the others
     start_month = np.searchsorted(month_day, a, side="right") - 1
@@ -124,9 +127,9 @@ def simulate_ordering(
         )
 
     order_days = {int(month_day[m] + 1): m for m in range(M) if month_day[m] + 1 < D}
-    window_sales: list[np.ndarray] = []
-    sales = np.zeros((C, D), dtype=np.int64)
-    end_stock = np.zeros((C, D), dtype=np.int64)
+    recent = np.zeros(C, dtype=np.int64)  # sales of the last SALES_WINDOW_DAYS days
+    sales = np.zeros((D, C), dtype=np.int64)
+    end_stock = np.zeros((D, C), dtype=np.int64)
     open_until = []  # (rows, arrival_day, qty) of orders still in transit
     for t in range(D):
         if t in order_days:
@@ -135,7 +138,6 @@ def simulate_ordering(
             planned = np.full(C, month_day[arrival_month])
             age = t - a
             known = np.clip(age, 0, SALES_WINDOW_DAYS)
-            recent = np.sum(window_sales[-SALES_WINDOW_DAYS:], axis=0) if window_sales else np.zeros(C)
             # products active from the start see their prior rate for the days before the data
             prior_days = np.where(old, SALES_WINDOW_DAYS - known, 0)
             rate = np.where(
@@ -170,14 +172,16 @@ def simulate_ordering(
                 keep = status != CANCELLED
                 open_until.append((rows[keep], arrival[keep], qty[keep]))
                 open_until = [(r, d, q) for r, d, q in open_until if (d > t).any()]
-        on_hand = on_hand + np.where(active[:, t], arrivals[:, t], 0)
-        sold = np.where(active[:, t], np.minimum(demand[:, t], on_hand), 0)
+        live = active_by_day[t]
+        on_hand = on_hand + np.where(live, arrivals[t], 0)
+        sold = np.where(live, np.minimum(demand_by_day[t], on_hand), 0)
         on_hand = on_hand - sold
-        sales[:, t] = sold
-        end_stock[:, t] = on_hand
-        window_sales.append(sold)
-        if len(window_sales) > SALES_WINDOW_DAYS:
-            window_sales.pop(0)
+        sales[t] = sold
+        end_stock[t] = on_hand
+        recent += sold
+        if t >= SALES_WINDOW_DAYS:
+            recent -= sales[t - SALES_WINDOW_DAYS]
+    sales, end_stock = np.ascontiguousarray(sales.T), np.ascontiguousarray(end_stock.T)
     stockout = active & (end_stock == 0)
     out_orders = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in orders.items()}
     return {"sales": sales, "on_hand": end_stock, "stockout": stockout, "orders": out_orders}
