@@ -68,6 +68,11 @@ judged as (
                     'expected_arrival_month ' || coalesce('''' || known.expected_arrival_month_raw || '''', 'empty')
                     || ' is not a month (YYYY-MM or a date)'
         end as problem,
+        -- an overdue order is expected next month (greatest() alone would also fill an unreadable month)
+        case
+            when known.expected_arrival_month is not null
+                then greatest(known.expected_arrival_month, cast(known.as_of_month + interval 1 month as date))
+        end as arrival_month,
         -- may the order be open at the as-of? (a row whose status cannot be read might be)
         coalesce(known.status, '') != 'cancelled'
         and (known.received_by is null or known.received_by > known.as_of_month_end) as is_possibly_open
@@ -89,19 +94,11 @@ final as (
         judged.status,
         judged.received_date,
         -- timing relative to the as-of month: an overdue order is expected next month
-        greatest(judged.expected_arrival_month, cast(judged.as_of_month + interval 1 month as date))
-            as arrival_month,
-        date_diff(
-            'month',
-            judged.as_of_month,
-            greatest(judged.expected_arrival_month, cast(judged.as_of_month + interval 1 month as date))
-        ) as months_ahead,
+        judged.arrival_month,
+        date_diff('month', judged.as_of_month, judged.arrival_month) as months_ahead,
         judged.expected_arrival_month <= judged.as_of_month as is_overdue,
-        date_diff(
-            'month',
-            judged.as_of_month,
-            greatest(judged.expected_arrival_month, cast(judged.as_of_month + interval 1 month as date))
-        ) <= {{ var('purchasing_lead_time_months') }} as is_within_lead_time,
+        date_diff('month', judged.as_of_month, judged.arrival_month)
+        <= {{ var('purchasing_lead_time_months') }} as is_within_lead_time,
         -- data quality
         judged.problem,
         judged.problem is null as is_usable

@@ -48,8 +48,9 @@ final as (
         products.product_id,
         batch.as_of_month,
         latest.snapshot_date as on_hand_date,
-        -- a negative snapshot (back orders in some systems) is no stock to sell from
-        greatest(latest.on_hand_qty, 0) as on_hand_qty,
+        -- a negative snapshot (back orders in some systems) is no stock to sell from; null stays null
+        -- (greatest() would turn an unknown stock into 0)
+        case when latest.on_hand_qty < 0 then 0 else latest.on_hand_qty end as on_hand_qty,
         date_diff('day', latest.snapshot_date, batch.as_of_month_end) as on_hand_age_days
     from products
     cross join batch
