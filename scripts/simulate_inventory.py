@@ -176,6 +176,40 @@ def print_policy_table(figures: pd.DataFrame, classes: list[str]) -> None:
     )
 
 
+def print_lead_time_accuracy(snaps, runs, latest: nested.Snapshot, settings: PurchasingSettings) -> None:
+    """WAPE and bias of each policy's cumulative forecast over T+1 .. T+L, per demand class (at T)."""
+    L = settings.lead_time_months
+    parts = []
+    for snap, (_, forecasts) in zip(snaps, runs, strict=True):
+        fc = forecasts.loc[forecasts["model_name"].isin(settings.policies.values()) & (forecasts["horizon"] <= L)]
+        parts.append(fc.assign(as_of_month=snap.as_of))
+    fc = pd.concat(parts, ignore_index=True)
+    actual = latest.panel[["product_id", "month", "demand"]].assign(month=lambda d: pd.to_datetime(d["month"]))
+    both = fc.assign(month=pd.to_datetime(fc["forecast_month"])).merge(actual, on=["product_id", "month"])
+    cum = both.groupby(["product_id", "model_name", "as_of_month"]).agg(
+        forecast=("forecast_p50", "sum"), demand=("demand", "sum"), months=("horizon", "count")
+    )
+    cum = cum.loc[cum["months"] == L].reset_index()
+    cum = cum.merge(latest.profiles[["product_id", "demand_class"]], on="product_id")
+    rows = []
+    for cls, g in [*cum.groupby("demand_class"), ("all", cum)]:
+        cells: list[object] = [cls]
+        for model in settings.policies.values():
+            m = g.loc[g["model_name"] == model]
+            cells += [
+                (m["forecast"] - m["demand"]).abs().sum() / m["demand"].sum(),
+                (m["forecast"] - m["demand"]).sum() / m["demand"].sum(),
+            ]
+        rows.append([*cells, len(g) // max(1, len(settings.policies))])
+    names = list(settings.policies.values())
+    print(
+        bench.markdown_table(
+            ["demand class", f"WAPE {names[0]}", f"bias {names[0]}", f"WAPE {names[1]}", f"bias {names[1]}", "points"],
+            rows,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = PurchasingSettings(default_service_level=args.service_level)
@@ -312,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         "(interpolated on the service-level sweep) or (b) at the same target service level, or (c) holds no "
         "more stock with fewer stock-out months"
     )
+
+    bench.section("Forecast error over the protection period (sum of the L monthly P50s against the sum of demand)")
+    print_lead_time_accuracy(snaps, runs, latest, settings)
 
     bench.section("Service-level sweep (all products): fill rate % and average inventory value")
     rows = []
