@@ -261,9 +261,9 @@ def coverage_figure(coverage: list[tuple]) -> dict:
     h1 = [c for c in points if c[1] == 1] or points
     month, _, value, _ = h1[-1]
     if value < COVERAGE_TARGET - 0.1:
-        verdict = " - bands too narrow: expect more surprises than the band suggests"
+        verdict = " - bands too narrow: more actuals fall outside than planned, so P90 understates the risk"
     elif value > COVERAGE_TARGET + 0.1:
-        verdict = " - bands wider than needed"
+        verdict = " - bands wider than needed: P90 overstates the risk"
     else:
         verdict = " - on target"
     title = (

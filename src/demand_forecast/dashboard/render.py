@@ -245,7 +245,8 @@ def _overview_notes(data: dict[str, Any], warn_for) -> str:
         notes.append(
             no_data(
                 "No data yet: marts.fct_forecasts is missing or empty - no forecast has been "
-                "made (first run, or the forecast step failed)."
+                "made (first run, or the forecast step failed). Run the batch (demand-forecast run); if it "
+                "ran, its log in logs/ names the failed step."
             )
         )
     notes.append(warn_for("warehouse", "window", "forecasts", "kpis", "actuals", "forecast", "accuracy", "models"))
