@@ -622,6 +622,20 @@ def test_missing_warehouse_file(tmp_path):
     assert "does not exist. Run the monthly batch first" in out.read_text()
 
 
+def test_command_fails_clearly_when_the_warehouse_is_locked(tmp_path, capsys):
+    path = tmp_path / "busy.duckdb"
+    out = tmp_path / "dashboard.html"
+    args = ["--warehouse", str(path), "--out", str(out)]
+    out.write_text("the previous page")
+    with duckdb.connect(str(path)):  # a writer holds the file, as a running dbt build does
+        code = dashboard.main(args)
+    err = capsys.readouterr().err
+    assert code == 1 and "could not read the warehouse" in err and "wait for it to finish" in err
+    assert out.read_text() == "the previous page"  # nothing lost
+    assert dashboard.main(["--warehouse", str(tmp_path / "nope.duckdb"), "--out", str(out)]) == 0
+    assert "does not exist" in capsys.readouterr().err
+
+
 def test_a_read_error_says_what_to_do(tmp_path):
     path = tmp_path / "odd.duckdb"
     with duckdb.connect(str(path)) as connection:

@@ -363,6 +363,18 @@ def built_pages(marts_warehouse, tmp_path_factory):
     return full, empty
 
 
+def _clipped_labels(session: CDPSession) -> list[str]:
+    """Axis tick labels and axis titles drawn (partly) outside their chart: cut off on screen."""
+    return session.evaluate(
+        "(function () { var out = []; Array.prototype.forEach.call(document.querySelectorAll('.js-plotly-plot'),"
+        " function (el) { var box = el.getBoundingClientRect();"
+        " el.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text').forEach(function (t) {"
+        " var r = t.getBoundingClientRect(); if (!r.width) { return; }"
+        " if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)"
+        " { out.push(el.id + ': ' + t.textContent); } }); }); return out; })()"
+    )
+
+
 def _option(session: CDPSession, value: str) -> tuple[str, str]:
     """The value and the label of one entry of the group selector."""
     options = session.evaluate(
@@ -437,6 +449,7 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
             assert svgs >= 1 and marks >= 1, f"{chart_id} rendered no content: {svgs} svg, {marks} marks"
         forecast_traces = session.evaluate("document.querySelectorAll('#ov-forecast .scatterlayer .trace').length")
         assert forecast_traces >= 4
+        assert _clipped_labels(session) == []
 
         # the group selector swaps every chart of the section (data, layout and drawn title) and the counts
         before = _segment_state(session)
@@ -454,6 +467,7 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
         _select(session, "g1c0")
         category = _segment_state(session)
         assert category["seg-forecast"]["title"] != after["seg-forecast"]["title"]
+        assert _clipped_labels(session) == []
         _select(session, "all")
         assert _segment_state(session)["seg-forecast"]["title"] == before["seg-forecast"]["title"]
         _screenshot(session, OUTPUT / "dashboard.png")

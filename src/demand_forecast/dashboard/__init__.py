@@ -36,6 +36,7 @@ from .render import render_html
 
 __all__ = [
     "MODEL_COLORS",
+    "WarehouseUnreadable",
     "add_arguments",
     "build_dashboard",
     "build_figures",
@@ -44,6 +45,10 @@ __all__ = [
     "render_html",
     "run",
 ]
+
+
+class WarehouseUnreadable(RuntimeError):
+    """The warehouse exists but could not be read at all; the previous page is left as it was."""
 
 
 def build_dashboard(
@@ -57,12 +62,20 @@ def build_dashboard(
     """Build the dashboard HTML from the warehouse; returns counts for the batch log.
 
     ``rows`` is the number of products embedded (the batch runner logs an int as rows). The file is
-    written to a temporary name and renamed, so a reader never sees half a page.
+    written to a temporary name and renamed, so a reader never sees half a page. A warehouse that
+    exists but cannot be opened (another process writing it) raises :class:`WarehouseUnreadable` and
+    leaves the previous page in place; a missing warehouse gives a page that says so.
     """
     started = time.perf_counter()
     data = load_dashboard_data(warehouse_path, top_n=top_n)
-    figures = build_figures(data)
     out = Path(out_path)
+    if "warehouse" in data["errors"]:
+        raise WarehouseUnreadable(
+            f"could not read the warehouse: {data['errors']['warehouse']}. The previous page {out} is left as it "
+            "was. If another process is writing the warehouse (a dbt build), wait for it to finish and run "
+            "this command again."
+        )
+    figures = build_figures(data)
     report_path = Path(elementary_report)
     if not report_path.is_absolute():
         report_path = out.parent / report_path
@@ -117,7 +130,17 @@ def run(args: argparse.Namespace) -> int:
     if args.top_n < 0:
         print("dashboard: --top-n must be 0 or more (the number of products with history charts)", file=sys.stderr)
         return 2
-    stats = build_dashboard(args.warehouse, args.out, elementary_report=args.elementary_report, top_n=args.top_n)
+    if not Path(args.warehouse).exists():
+        print(
+            f"dashboard: WARNING the warehouse {args.warehouse} does not exist: the page says 'no data yet'. "
+            "Run the batch first (demand-forecast run) or pass the right --warehouse.",
+            file=sys.stderr,
+        )
+    try:
+        stats = build_dashboard(args.warehouse, args.out, elementary_report=args.elementary_report, top_n=args.top_n)
+    except WarehouseUnreadable as error:
+        print(f"dashboard: ERROR {error}", file=sys.stderr)
+        return 1
     print(
         f"dashboard: {stats['path']} ({stats['bytes'] / 1e6:.1f} MB, {stats['products_embedded']} products "
         f"embedded, {stats['table_products']} in the forecast table, as of {stats['as_of_month'] or 'n/a'}, "

@@ -69,9 +69,14 @@ def load_dashboard_data(warehouse_path: str | Path, top_n: int = DEFAULT_TOP_N) 
         data["warehouse_missing"] = True
         data["segments"] = Segments([])
         return data
-    # a lock held by a writer raises here: the batch runs its steps one after another, so that is a
-    # real error, not "no data yet"
-    con = duckdb.connect(str(path), read_only=True)
+    # a lock held by a writer fails here: the batch runs its steps one after another, so that is a
+    # real error (build_dashboard refuses to write the page), not "no data yet"
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        data["errors"]["warehouse"] = f"cannot open {path} read-only: {error}"
+        data["segments"] = Segments([])
+        return data
     try:
         _load(Warehouse(con), data, top_n)
     except Exception as error:
