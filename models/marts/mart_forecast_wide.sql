@@ -23,12 +23,12 @@ pivoted as (
         any_value(selection_reason) as selection_reason,
         any_value(run_id) as run_id,
         {%- for h in range(1, var('forecast_horizon') + 1) %}
-            {%- set separator = '' if loop.last else ',' %}
             -- units rounded to 0.1 for people; fct_forecasts keeps full precision
             cast(max(forecast_month) filter (where horizon = {{ h }}) as date) as month_{{ h }},
             round(max(forecast_p10) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p10,
             round(max(forecast_p50) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p50,
-            round(max(forecast_p90) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p90{{ separator }}
+            round(max(forecast_p90) filter (where horizon = {{ h }}), 1)
+                as month_{{ h }}_p90{% if not loop.last %},{% endif %}
         {%- endfor %}
     from selected
     group by product_id
