@@ -105,3 +105,19 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def marts_warehouse(replay: dict[str, object]) -> Path:
     """The warehouse exactly as the batch left it (read it; copy it before changing anything)."""
     return Path(replay["pristine_database"])
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(replay: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A private copy of the replayed warehouse, with its own environment, for tests that run dbt,
+    MetricFlow or a BI client against a built warehouse (the BI, marts-hygiene, semantic-layer and
+    docs-site tests). Keys: ``folder``, ``env``, ``database``, ``output`` (the batch's)."""
+    folder = tmp_path_factory.mktemp("built-warehouse")
+    database = folder / "warehouse" / "demand.duckdb"
+    database.parent.mkdir()
+    pristine = Path(replay["pristine_database"])
+    shutil.copyfile(pristine, database)
+    if pristine.with_name(pristine.name + ".wal").exists():
+        shutil.copyfile(pristine.with_name(pristine.name + ".wal"), database.with_name(database.name + ".wal"))
+    env = batch_environment(folder, Path(replay["data"]))
+    return {"folder": folder, "env": env, "database": database, "output": replay["output"]}

@@ -148,7 +148,8 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
     ]
     assert len(after) == len(before)
     pd.testing.assert_frame_equal(after[values], before[values])
-    changed_runs = set(after.loc[after["run_id"] != before["run_id"], "as_of_month"])
+    # as_of_month is DATE: fetchall() gives dates, fetchdf() Timestamps
+    changed_runs = {pd.Timestamp(m).date() for m in after.loc[after["run_id"] != before["run_id"], "as_of_month"]}
     assert changed_runs == {months[1]}
 
 
