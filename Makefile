@@ -29,13 +29,14 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test test-fast lint install deps data clean pytest monitor bench-env bench-real
+.PHONY: help run test test-fast lint install deps data clean pytest monitor docs bench-env bench-real
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
 	@echo "make test   - install and run every test (what CI runs): lint, then pytest"
 	@echo "make test-fast - package and SQL unit tests only (under a minute), no dbt build"
 	@echo "make lint   - ruff (lint + format check) and sqlfluff; fails on any finding"
+	@echo "make docs   - the dbt docs site as one HTML file that opens from disk: reports/docs/index.html"
 	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
 	@echo "make bench-real - real-data benchmark through import + batch, beside statsforecast peers (docs/benchmarks.md)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
@@ -81,6 +82,16 @@ test: lint pytest
 
 test-fast: deps
 	@scripts/run_tests.sh -m "not slow"
+
+# The dbt docs site (models, columns, lineage, semantic layer) as one self-contained HTML file:
+# --static embeds the manifest and catalog, so it opens from disk (the plain target/index.html
+# fetches them, which a browser refuses for file:// pages). Column types come from the warehouse:
+# run it after `make run`. DEMAND_REPORTS_DIR moves the output folder.
+DOCS_DIR ?= $(or $(DEMAND_REPORTS_DIR),$(CURDIR)/reports)/docs
+docs: deps
+	@$(DBT) docs generate --static --target-path $(or $(DBT_TARGET_PATH),$(CURDIR)/target)/docs --quiet
+	@mkdir -p "$(DOCS_DIR)" && cp "$(or $(DBT_TARGET_PATH),$(CURDIR)/target)/docs/static_index.html" "$(DOCS_DIR)/index.html"
+	@echo "dbt docs: $(DOCS_DIR)/index.html (open it in a browser; no server needed)"
 
 # Elementary's alerts on failed tests and anomalies of the last runs, to a Slack or Teams webhook.
 monitor: deps
