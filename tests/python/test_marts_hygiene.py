@@ -21,9 +21,12 @@ MARTS = [
     "fct_forecast_accuracy",
     "fct_forecasts",
     "fct_model_registry",
+    "fct_purchase_plans",
     "mart_accuracy_by_segment",
     "mart_best_worst_performers",
     "mart_forecast_wide",
+    "mart_inventory_simulation",
+    "mart_purchase_suggestions",
     "mart_quarantine_summary",
 ]
 # A TIMESTAMP in a mart is a moment, never a month or a day.

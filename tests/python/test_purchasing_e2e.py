@@ -4,15 +4,21 @@ A small dataset (40 products x 3 years) is built for four successive as-of month
 up to fct_purchase_plans (the history the simulation replays), the last with every purchasing model and
 the tests of their parents. Then the suggestions are checked against the raw stock snapshots and purchase
 orders, the order formula is recomputed from the mart's own columns, and the simulation has both policies.
-A second build without the optional purchasing folders shows that they may be absent.
+A second build without the optional purchasing folders shows that they may be absent. Last, the
+dashboard's "Orders to place" section over that warehouse, in the page and in headless Chromium (sorting,
+a product group, the CSV download; the browser helpers are those of test_dashboard_browser.py).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -200,3 +206,106 @@ def test_the_purchasing_folders_may_be_absent(built, tmp_path):
         ).fetchone()
         assert rules == (40, 1, 1, "default", "default")
         assert connection.execute("select count(*) from intermediate.int_purchase_orders_open").fetchone()[0] == 0
+
+
+# ------------------------------------------------------------------ purchasing sees it: the dashboard
+@pytest.fixture(scope="module")
+def page(built) -> Path:
+    from demand_forecast import dashboard
+
+    out = built["tmp"] / "reports" / "dashboard.html"
+    stats = dashboard.build_dashboard(built["database"], out, top_n=10)
+    assert stats["errors"] == {}
+    return out
+
+
+def _payload(page: Path) -> dict:
+    text = page.read_text()
+    start = text.index('<script type="application/json" id="dashboard-data">') + len(
+        '<script type="application/json" id="dashboard-data">'
+    )
+    return json.loads(text[start : text.index("</script>", start)])
+
+
+def test_the_dashboard_embeds_the_orders_and_the_savings(built, page):
+    orders = _payload(page)["orders"]
+    mart = _frame(built["database"], "select * from marts.mart_purchase_suggestions")
+    assert orders["n_total"] == len(mart) == len(orders["rows"])
+    rows = pd.DataFrame(orders["rows"], columns=orders["columns"])
+    assert set(rows["product_id"]) == set(mart["product_id"])
+    # products to order first, largest order value first
+    ranks = rows["order_status"].map({"order": 0, "review": 1, "no_order": 2})
+    assert ranks.is_monotonic_increasing
+    ordered = rows[rows["order_status"] == "order"]["order_value"]
+    assert ordered.is_monotonic_decreasing and len(ordered) == (mart["order_status"] == "order").sum()
+    by_id = mart.set_index("product_id")
+    assert (rows.set_index("product_id")["reason"] == by_id.loc[rows["product_id"], "reason"]).all()
+    assert orders["groups"] == sorted(mart["product_group"].unique())
+    text = page.read_text()
+    assert 'id="orders-simulation"' in text and "selected forecast" in text and "WMA baseline" in text
+    assert f"arrive in {pd.Timestamp(MONTHS[-1]) + pd.DateOffset(months=LEAD_TIME):%b %Y}" in text
+
+
+@pytest.mark.browser
+def test_orders_table_sorts_filters_and_downloads_in_a_browser(built, page, tmp_path):
+    from test_dashboard_browser import Browser, _ensure_chromium, _open, _screenshot
+
+    mart = _frame(built["database"], "select * from marts.mart_purchase_suggestions")
+    browser = Browser(_ensure_chromium())
+    try:
+        session = _open(browser, page)
+        try:
+            assert session.evaluate("window.ordersReady === true")
+
+            def table() -> list[list[str]]:
+                return session.evaluate(
+                    "Array.prototype.map.call(document.querySelectorAll('#orders-table tbody tr'), function (r) {"
+                    " return Array.prototype.map.call(r.cells, function (c) { return c.textContent; }); })"
+                )
+
+            columns = session.evaluate(
+                "JSON.parse(document.getElementById('dashboard-data').textContent).orders.columns"
+            )
+            rows = table()
+            assert len(rows) == len(mart) and rows[0][columns.index("order_status")] == "order"
+            # a click on "Order value" sorts the largest first, a second click the smallest first
+            value = columns.index("order_value")
+            session.evaluate(f"document.querySelector('#orders-table th[data-column=\"{value}\"]').click()")
+            shown = [float(r[value].replace(",", "")) for r in table() if r[value]]
+            assert shown == sorted(shown, reverse=True) and len(shown) >= 5
+            session.evaluate(f"document.querySelector('#orders-table th[data-column=\"{value}\"]').click()")
+            shown = [float(r[value].replace(",", "")) for r in table() if r[value]]
+            assert shown == sorted(shown)
+            # a product group keeps its rows only
+            group = sorted(mart["product_group"].unique())[0]
+            session.evaluate(
+                f"(function () {{ var s = document.getElementById('orders-group'); s.value = {json.dumps(group)};"
+                " s.dispatchEvent(new Event('change')); })()"
+            )
+            rows = table()
+            expected = mart[mart["product_group"] == group]
+            assert sorted(r[0] for r in rows) == sorted(expected["product_id"])
+            assert session.evaluate("document.getElementById('orders-current').textContent") == group
+            # the CSV link downloads exactly those rows with the mart's column names
+            folder = tmp_path / "downloads"
+            folder.mkdir()
+            browser.allow_downloads(folder)
+            session.evaluate("document.getElementById('orders-csv').click()")
+            deadline = time.monotonic() + 20
+            files: list[Path] = []
+            while time.monotonic() < deadline and not files:
+                files = [f for f in folder.iterdir() if not f.name.endswith(".crdownload")]
+                time.sleep(0.1)
+            assert files, "no CSV downloaded"
+            time.sleep(0.2)
+            csv_rows = list(csv.reader(io.StringIO(files[0].read_text(encoding="utf-8-sig"))))
+            assert csv_rows[0] == columns
+            assert sorted(r[0] for r in csv_rows[1:]) == sorted(expected["product_id"])
+            assert files[0].name.startswith("orders_") and files[0].name.endswith(f"_as-of-{MONTHS[-1]}.csv")
+            assert session.evaluate("document.querySelectorAll('#orders-simulation tbody tr').length") >= 2
+            _screenshot(session, ROOT / "test-output" / "dashboard-orders.png", "#orders")
+            assert session.js_errors() == []
+        finally:
+            session.close()
+    finally:
+        browser.close()

@@ -9,7 +9,8 @@ Tables read (each optional; a missing or empty one gives a "no data yet" note):
 
 * marts: ``fct_forecasts``, ``fct_forecast_accuracy``, ``mart_accuracy_by_segment``,
   ``mart_best_worst_performers`` (its window only), ``mart_forecast_wide``, ``dim_products``,
-  ``mart_quarantine_summary``, ``fct_model_registry``;
+  ``mart_quarantine_summary``, ``fct_model_registry``, ``mart_purchase_suggestions``,
+  ``mart_inventory_simulation`` (orders to place, :mod:`.data_purchasing`);
 * intermediate (no mart holds them): ``int_monthly_demand`` (history), ``int_series_profiles``
   (attributes when ``dim_products`` is missing), ``int_forecast_backtest`` (per-product model errors);
 * ``ops.batch_step_metrics`` and ``elementary.elementary_test_results`` (data health).
@@ -33,6 +34,7 @@ from .data_accuracy import (
 )
 from .data_health import load_quarantine, load_steps, load_stockouts, load_tests
 from .data_products import load_products
+from .data_purchasing import load_orders, load_simulation
 from .formatting import (
     DEFAULT_TOP_N,
     TABLE_MAX_PRODUCTS,
@@ -52,6 +54,8 @@ TABLES = {
     "dim": "marts.dim_products",
     "quarantine": "marts.mart_quarantine_summary",
     "registry": "marts.fct_model_registry",
+    "suggestions": "marts.mart_purchase_suggestions",
+    "simulation": "marts.mart_inventory_simulation",
     "panel": "intermediate.int_monthly_demand",
     "profiles": "intermediate.int_series_profiles",
     "steps": "ops.batch_step_metrics",
@@ -139,6 +143,8 @@ def _load(w: Warehouse, data: dict[str, Any], top_n: int) -> None:
     _safe(data, "stockouts", lambda: load_stockouts(w, data, t, as_of))
     _safe(data, "tests", lambda: load_tests(w, data, t))
     _safe(data, "steps", lambda: load_steps(w, data, t))
+    _safe(data, "orders", lambda: load_orders(w, data, t))
+    _safe(data, "simulation", lambda: load_simulation(w, data, t))
 
 
 def _run_id(w: Warehouse, t: dict, as_of: dt.date | None) -> Any:

@@ -2,7 +2,8 @@
 
 No server and no CDN: plotly.js is embedded once in a ``<script>``, the figures and tables are JSON
 in one ``<script type="application/json">`` block, and ``assets/dashboard.js`` draws them with
-``Plotly.react`` and builds the forecast table and its CSV files in the browser.
+``Plotly.react`` and builds the forecast table and its CSV files in the browser (``assets/orders.js``
+the table of orders to place, :mod:`.render_purchasing`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .formatting import (
     period_label,
     plural,
 )
+from .render_purchasing import ORDERS_JS, orders_payload, orders_section
 from .warehouse import Segments
 
 _ASSETS = resources.files(__package__).joinpath("assets")
@@ -210,6 +212,7 @@ def _payload(data: dict[str, Any], figures: dict[str, Any], top_n: int) -> str:
         "product_order": order,
         "product_months": [m.isoformat() for m in data.get("product_months") or []],
         "forecast_months": [m.isoformat() for m in data.get("forecast_months") or []],
+        "orders": orders_payload(data),
         "table": {
             "months": [m.isoformat() if m else None for m in table.get("months") or []],
             "rows": table.get("rows") or [],
@@ -343,7 +346,8 @@ def render_html(
 <body>
 <header>
   <h1>Demand forecast for purchasing</h1>
-  <nav><a href="#overview">Overview</a><a href="#groups">Groups &amp; categories</a><a href="#product">Product</a>
+  <nav><a href="#overview">Overview</a><a href="#groups">Groups &amp; categories</a><a href="#orders">Orders</a>
+  <a href="#product">Product</a>
   <a href="#health">Data health</a></nav>
   <div class="asof">as of {esc(month_label(as_of))}</div>
 </header>
@@ -374,6 +378,8 @@ def render_html(
     {_table_body(data)}
   </section>
 
+{orders_section(data, warn_for)}
+
   <section id="product">
     <h2>One product</h2>
     <p class="lead">Monthly history (raw and cleaned, stock-out and outlier months marked), the forecast handed to
@@ -397,6 +403,7 @@ def render_html(
 <footer id="footer">{footer}</footer>
 <script type="application/json" id="dashboard-data">{_payload(data, figures, top_n)}</script>
 <script type="text/javascript">{JS}</script>
+<script type="text/javascript">{ORDERS_JS}</script>
 </body>
 </html>
 """
