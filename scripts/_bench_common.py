@@ -386,23 +386,16 @@ def project_vars() -> dict[str, object]:
 def project_forecast_config(n_jobs: int | None = None):
     """The :class:`ForecastConfig` the dbt Python models build from the project's vars.
 
-    Goes through :func:`demand_forecast.dbt_bridge.forecast_config` with the same settings as
-    ``python_models/intermediate/_forecasting__models.yml``; ``n_jobs`` overrides ``forecast_n_jobs``.
+    Every var named like a ForecastConfig field, as the models' ``forecast_settings`` carry them
+    (:func:`demand_forecast.dbt_bridge.forecast_config_from_vars`); ``n_jobs`` overrides the var.
     """
     ensure_package_importable()
-    from demand_forecast.dbt_bridge import forecast_config
+    from demand_forecast.dbt_bridge import forecast_config_from_vars
 
-    v = project_vars()
-    settings = {
-        "horizon": v.get("forecast_horizon"),
-        "n_origins": v.get("backtest_origins"),
-        "min_history_months": v.get("min_history_months"),
-        "baseline_weights": v.get("baseline_weights"),
-        "n_jobs": n_jobs if n_jobs is not None else v.get("forecast_n_jobs"),
-        "seed": v.get("forecast_seed"),
-        "models": v.get("forecast_models"),
-    }
-    return forecast_config(settings)
+    variables = project_vars()
+    if n_jobs is not None:
+        variables["n_jobs"] = n_jobs
+    return forecast_config_from_vars(variables)
 
 
 def read_frames(database: Path, queries: Mapping[str, str]) -> dict[str, pd.DataFrame]:

@@ -22,7 +22,7 @@ pivoted as (
         any_value(model_name) as selected_model,
         any_value(selection_reason) as selection_reason,
         any_value(run_id) as run_id,
-        {%- for h in range(1, var('forecast_horizon') + 1) %}
+        {%- for h in range(1, var('horizon') + 1) %}
             max(forecast_month) filter (where horizon = {{ h }}) as month_{{ h }},
             max(forecast_p10) filter (where horizon = {{ h }}) as month_{{ h }}_p10,
             max(forecast_p50) filter (where horizon = {{ h }}) as month_{{ h }}_p50,

@@ -146,6 +146,8 @@ def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
             n_jobs=config.n_jobs,
             chunk_size=config.chunk_size,
             season_test=config.ets_season_test,
+            adi_cutoff=config.adi_cutoff,
+            cv2_cutoff=config.cv2_cutoff,
         )
         if config.stat_refit == "once":
             res = sf.forecast_arrays_multi(arrays, origins)
@@ -189,6 +191,8 @@ def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
             min_history=config.min_history_months,
             num_threads=config.lightgbm_threads,
             seed=config.seed,
+            adi_cutoff=config.adi_cutoff,
+            cv2_cutoff=config.cv2_cutoff,
         )
         if config.gbm_refit == "once":
             groups = [origins]

@@ -29,11 +29,15 @@ import numpy as np
 import pandas as pd
 
 from ..months import add_months, month_numbers, month_start
-from .config import DEMAND_CLASSES
 
 REQUIRED_PANEL_COLUMNS = ("product_id", "month", "demand")
 
-#: Syntetos-Boylan cut-offs (average demand interval and squared CV of sizes).
+#: Syntetos-Boylan demand classes plus ``new`` (integer codes used internally).
+DEMAND_CLASSES: tuple[str, ...] = ("smooth", "erratic", "intermittent", "lumpy", "new")
+
+#: Default Syntetos-Boylan cut-offs (average demand interval and squared CV of sizes).  The dbt vars
+#: ``adi_cutoff`` / ``cv2_cutoff`` carry them to ``int_series_profiles`` and, as the
+#: :class:`~demand_forecast.forecasting.config.ForecastConfig` fields of the same names, here.
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
 
@@ -284,13 +288,21 @@ def level_at(y: np.ndarray, origin: int, width: int = 12) -> np.ndarray:
     return np.where(np.isnan(recent), overall, recent)
 
 
-def demand_class_at(arrays: PanelArrays, origin: int, min_history: int) -> np.ndarray:
+def demand_class_at(
+    arrays: PanelArrays,
+    origin: int,
+    min_history: int,
+    adi_cutoff: float = ADI_CUTOFF,
+    cv2_cutoff: float = CV2_CUTOFF,
+) -> np.ndarray:
     """Syntetos-Boylan class code (see :data:`CLASS_CODE`) of every product at ``origin``.
 
     ADI = observed months / months with demand > 0 (infinite when none);
-    CV² = (std / mean)² of the non-zero demands (population std).  Products
-    with fewer than ``min_history`` months of history are ``new``.  Only data
-    up to ``origin`` is used, so the class is a legitimate backtest feature.
+    CV² = (std / mean)² of the non-zero demands (population std).  smooth: ADI < ``adi_cutoff``
+    and CV² < ``cv2_cutoff``; erratic: ADI < ``adi_cutoff``, CV² >= ``cv2_cutoff``; intermittent:
+    ADI >= ``adi_cutoff``, CV² < ``cv2_cutoff``; lumpy: both at or above (the rule of
+    ``int_series_profiles``).  Products with fewer than ``min_history`` months of history are
+    ``new``.  Only data up to ``origin`` is used, so the class is a legitimate backtest feature.
     """
     hist = arrays.y[:, : origin + 1]
     valid = ~np.isnan(hist)
@@ -304,8 +316,8 @@ def demand_class_at(arrays: PanelArrays, origin: int, min_history: int) -> np.nd
         adi = np.where(n_nz > 0, n_obs / np.maximum(n_nz, 1), np.inf)
         cv2 = np.where(n_nz > 0, (std_nz / mean_nz) ** 2, 0.0)
     cv2 = np.nan_to_num(cv2)
-    low_adi = adi < ADI_CUTOFF
-    low_cv = cv2 < CV2_CUTOFF
+    low_adi = adi < adi_cutoff
+    low_cv = cv2 < cv2_cutoff
     code = np.where(
         low_adi,
         np.where(low_cv, CLASS_CODE["smooth"], CLASS_CODE["erratic"]),
@@ -368,6 +380,8 @@ def origin_features(
     price_ff: np.ndarray | None = None,
     rows: np.ndarray | None = None,
     scale_floor: float = 1.0,
+    adi_cutoff: float = ADI_CUTOFF,
+    cv2_cutoff: float = CV2_CUTOFF,
 ) -> OriginFeatures:
     """Features of every product with history at ``origin`` for horizons 1..H.
 
@@ -422,7 +436,7 @@ def origin_features(
     with np.errstate(invalid="ignore", divide="ignore"):
         cols["log_price"] = np.where(p_now > 0, np.log(np.where(p_now > 0, p_now, 1.0)), np.nan)
         cols["rel_price"] = np.where(p_mean > 0, p_now / np.where(p_mean > 0, p_mean, 1.0), np.nan)
-    cols["demand_class"] = demand_class_at(arrays, origin, min_history)[rows].astype(np.float64)
+    cols["demand_class"] = demand_class_at(arrays, origin, min_history, adi_cutoff, cv2_cutoff)[rows].astype(np.float64)
     cols["product_group"] = arrays.group_codes[rows].astype(np.float64)
     cols["category"] = arrays.category_codes[rows].astype(np.float64)
 

@@ -63,52 +63,20 @@ import pandas as pd
 
 from .. import __version__
 from ..months import month_start
+from . import schemas
 from .backtest import backtest_long, interval_level, run_models
-from .config import ALL_MODELS, DEMAND_CLASSES, ForecastConfig
-from .features import CLASS_CODE, PanelArrays, build_panel_arrays, demand_class_at
+from .config import ALL_MODELS, ForecastConfig
+from .features import CLASS_CODE, DEMAND_CLASSES, PanelArrays, build_panel_arrays, demand_class_at
 from .intervals import apply_band, fit_quantiles, loo_bands
 from .metrics import summarise
 from .selection import ENSEMBLE, select_models
 
-BACKTEST_COLUMNS = ("product_id", "model_name", "cutoff_month", "horizon", "forecast_month", "forecast", "actual")
-METRICS_COLUMNS = ("product_id", "model_name", "horizon", "n", "mae", "rmse", "wape", "bias", "mase", "coverage_80")
-SELECTION_COLUMNS = (
-    "product_id",
-    "champion_model",
-    "ensemble_members",
-    "selection_reason",
-    "segment",
-    "selection_level",
-    "backtest_points",
-    "ensemble_reason",
-)
-FORECAST_COLUMNS = (
-    "product_id",
-    "as_of_month",
-    "forecast_month",
-    "horizon",
-    "model_name",
-    "forecast_p10",
-    "forecast_p50",
-    "forecast_p90",
-    "selection_reason",
-)
-REGISTRY_COLUMNS = (
-    "model_name",
-    "model_version",
-    "as_of_month",
-    "params_json",
-    "features_json",
-    "train_start",
-    "train_end",
-    "n_series",
-    "wape",
-    "mase",
-    "bias",
-    "coverage_80",
-    "model_blob",
-    "fit_seconds",
-)
+# Columns of the frames, in order: owned by the table schemas (what the dbt models write).
+BACKTEST_COLUMNS = schemas.BACKTEST.run_columns()
+METRICS_COLUMNS = schemas.METRICS.run_columns()
+SELECTION_COLUMNS = schemas.SELECTION.run_columns()
+FORECAST_COLUMNS = schemas.FORECASTS.run_columns()
+REGISTRY_COLUMNS = schemas.REGISTRY.run_columns()
 
 
 @dataclass
@@ -161,9 +129,11 @@ class ForecastResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _product_classes(arrays: PanelArrays, profiles: pd.DataFrame | None, min_history: int) -> np.ndarray:
+def _product_classes(arrays: PanelArrays, profiles: pd.DataFrame | None, config: ForecastConfig) -> np.ndarray:
     """Demand class code per product: ``int_series_profiles.demand_class``, else computed at the as-of month."""
-    codes = demand_class_at(arrays, arrays.n_months - 1, min_history).astype(np.int64)
+    final = arrays.n_months - 1
+    codes = demand_class_at(arrays, final, config.min_history_months, config.adi_cutoff, config.cv2_cutoff)
+    codes = codes.astype(np.int64)
     if profiles is not None and "demand_class" in profiles.columns:
         prof = profiles[["product_id", "demand_class"]].dropna().copy()
         prof["product_id"] = prof["product_id"].astype(str)
@@ -258,7 +228,7 @@ def run_forecasting(
 
     # ---- selection ---------------------------------------------------------
     t0 = time.perf_counter()
-    cls_codes = _product_classes(arrays, profiles, config.min_history_months)
+    cls_codes = _product_classes(arrays, profiles, config)
     seg_labels = np.char.add(
         np.char.add(np.asarray(DEMAND_CLASSES)[cls_codes].astype(str), "|"),
         arrays.group_names[arrays.group_codes].astype(str),

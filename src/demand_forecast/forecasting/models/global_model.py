@@ -47,7 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from ..features import GBM_CATEGORICAL, GBM_FEATURES, PanelArrays, forward_fill, origin_features
+from ..features import (
+    ADI_CUTOFF,
+    CV2_CUTOFF,
+    GBM_CATEGORICAL,
+    GBM_FEATURES,
+    PanelArrays,
+    forward_fill,
+    origin_features,
+)
 from .base import BaseForecaster, empty_forecasts
 
 DEFAULT_GBM_PARAMS: dict[str, Any] = {
@@ -112,6 +120,8 @@ class LightGBMForecaster(BaseForecaster):
         seed: int = 42,
         scale_floor: float = 1.0,
         min_train_rows: int = 200,
+        adi_cutoff: float = ADI_CUTOFF,
+        cv2_cutoff: float = CV2_CUTOFF,
     ) -> None:
         super().__init__(horizon)
         self.params = dict(params or {})
@@ -121,6 +131,8 @@ class LightGBMForecaster(BaseForecaster):
         self.seed = int(seed)
         self.scale_floor = float(scale_floor)
         self.min_train_rows = int(min_train_rows)
+        self.adi_cutoff = float(adi_cutoff)
+        self.cv2_cutoff = float(cv2_cutoff)
 
     def lgbm_params(self) -> dict[str, Any]:
         params = dict(DEFAULT_GBM_PARAMS)
@@ -130,6 +142,9 @@ class LightGBMForecaster(BaseForecaster):
         params["n_jobs"] = self.num_threads
         return params
 
+    def _feature_args(self) -> dict[str, float]:
+        return {"scale_floor": self.scale_floor, "adi_cutoff": self.adi_cutoff, "cv2_cutoff": self.cv2_cutoff}
+
     def training_set(self, arrays: PanelArrays, est_origin: int, price_ff: np.ndarray | None = None):
         """Stacked ``(X, target, weight)`` for estimation at ``est_origin``."""
         if price_ff is None:
@@ -138,7 +153,7 @@ class LightGBMForecaster(BaseForecaster):
         first = max(0, est_origin - self.train_origins - self.horizon + 1)
         for o in range(first, est_origin):
             feats = origin_features(
-                arrays, o, self.horizon, self.min_history, price_ff=price_ff, scale_floor=self.scale_floor
+                arrays, o, self.horizon, self.min_history, price_ff=price_ff, **self._feature_args()
             )
             if len(feats.rows) == 0:
                 continue
@@ -187,7 +202,7 @@ class LightGBMForecaster(BaseForecaster):
         if price_ff is None:
             price_ff = forward_fill(arrays.price)
         feats = origin_features(
-            arrays, origin, self.horizon, self.min_history, price_ff=price_ff, scale_floor=self.scale_floor
+            arrays, origin, self.horizon, self.min_history, price_ff=price_ff, **self._feature_args()
         )
         if len(feats.rows) == 0:
             return out
@@ -217,7 +232,7 @@ class LightGBMForecaster(BaseForecaster):
 
 def features_json(arrays: PanelArrays) -> str:
     """Feature list plus the categorical code maps needed to re-use the model text."""
-    from ..config import DEMAND_CLASSES
+    from ..features import DEMAND_CLASSES
 
     return json.dumps(
         {

@@ -69,7 +69,7 @@ import pandas as pd
 
 from ...months import month_numbers
 from ..config import DEFAULT_ETS_SPECS
-from ..features import CLASS_CODE, PanelArrays, demand_class_at
+from ..features import ADI_CUTOFF, CLASS_CODE, CV2_CUTOFF, PanelArrays, demand_class_at
 from .base import BaseForecaster, empty_forecasts
 
 STAT_OUTPUT_COLUMNS = ("product_id", "model_name", "origin_month", "horizon", "forecast", "spec")
@@ -416,9 +416,13 @@ class StatisticalForecaster(BaseForecaster):
         n_jobs: int = 1,
         chunk_size: int = 250,
         season_test: bool = True,
+        adi_cutoff: float = ADI_CUTOFF,
+        cv2_cutoff: float = CV2_CUTOFF,
     ) -> None:
         super().__init__(horizon)
         self.season_test = bool(season_test)
+        self.adi_cutoff = float(adi_cutoff)
+        self.cv2_cutoff = float(cv2_cutoff)
         self.models = tuple(models)
         self.ets_specs = tuple(ets_specs)
         self.season_length = int(season_length)
@@ -431,7 +435,7 @@ class StatisticalForecaster(BaseForecaster):
     def eligible(self, arrays: PanelArrays, origin: int) -> np.ndarray:
         ok = arrays.history_length(origin) >= self.min_history
         if self.classes is not None:
-            cls = demand_class_at(arrays, origin, self.min_history_months)
+            cls = demand_class_at(arrays, origin, self.min_history_months, self.adi_cutoff, self.cv2_cutoff)
             ok &= np.isin(cls, [CLASS_CODE[c] for c in self.classes])
         return ok
 
