@@ -16,30 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .features import ADI_CUTOFF, CV2_CUTOFF, DEMAND_CLASSES
+from .models import ALL_MODELS
+from .models.ets import DEFAULT_ETS_SPECS, ETS_SPECS
 
-#: Every model the package knows, in the fixed order used for tie-breaks
-#: (simpler models first, so an exact tie goes to the simpler model).
-ALL_MODELS: tuple[str, ...] = (
-    "baseline",
-    "seasonal_naive",
-    "sba",
-    "tsb",
-    "ets",
-    "theta",
-    "lightgbm",
-    "cold_start",
-)
+__all__ = ["ALL_MODELS", "DEFAULT_ETS_SPECS", "DEMAND_CLASSES", "DERIVED_MODELS", "ETS_SPECS", "ForecastConfig"]
 
 #: Names of the two derived "models" added after selection.
 DERIVED_MODELS: tuple[str, ...] = ("ensemble", "champion")
-
-
-#: ETS specs the package can fit (error/trend/seasonal; "Ad" = damped additive trend).
-ETS_SPECS: tuple[str, ...] = ("ANN", "AAN", "AAdN", "ANA", "AAdA")
-
-#: Default candidates: the undamped trend (AAN) is left out -- it extrapolates
-#: trends too far for monthly demand and costs another fit per series.
-DEFAULT_ETS_SPECS: tuple[str, ...] = ("ANN", "AAdN", "ANA", "AAdA")
 
 
 @dataclass(frozen=True)
