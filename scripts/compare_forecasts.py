@@ -214,11 +214,16 @@ def warehouse_tables(database: Path) -> dict[str, pd.DataFrame]:
 # --------------------------------------------------------------------------- comparison
 
 
+#: columns that identify a row, sorted on first so that rows line up even when other text differs
+KEY_COLUMNS = ("as_of_month", "product_id", "model_name", "cutoff_month", "forecast_month", "horizon")
+
+
 def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE_COLUMNS])
-    keys = [c for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])]
+    keys = [c for c in KEY_COLUMNS if c in frame.columns]
+    keys += [c for c in frame.columns if c not in keys and not pd.api.types.is_float_dtype(frame[c])]
     order = frame[keys].astype(str) if keys else frame.astype(str)
-    return frame.loc[order.sort_values(list(order.columns)).index].reset_index(drop=True)
+    return frame.loc[order.sort_values(list(order.columns), kind="stable").index].reset_index(drop=True)
 
 
 def compare_frames(base: pd.DataFrame, head: pd.DataFrame, tolerance: float) -> list[str]:
