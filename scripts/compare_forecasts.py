@@ -227,9 +227,14 @@ def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_frames(base: pd.DataFrame, head: pd.DataFrame, tolerance: float) -> list[str]:
-    """Differences between two frames (empty when equal within ``tolerance``)."""
-    if list(base.columns) != list(head.columns):
+    """Differences between two frames (empty when equal within ``tolerance``).
+
+    The same columns in another order are compared column by column (a table's order is
+    checked by the dbt part, where it matters; :func:`report` notes it).
+    """
+    if set(base.columns) != set(head.columns):
         return [f"columns differ: {list(base.columns)} vs {list(head.columns)}"]
+    head = head[list(base.columns)]
     if len(base) != len(head):
         return [f"row counts differ: {len(base)} vs {len(head)}"]
     a, b = _canonical(base), _canonical(head)
@@ -259,6 +264,8 @@ def report(name: str, base: pd.DataFrame | None, head: pd.DataFrame | None, tole
         return False
     problems = compare_frames(base, head, tolerance)
     print(f"{'same' if not problems else 'DIFF'}  {name} ({len(base)} rows)")
+    if list(base.columns) != list(head.columns) and set(base.columns) == set(head.columns):
+        print(f"        note: columns in another order: {list(head.columns)}")
     for line in problems:
         print(f"        {line[:400]}")
     return not problems
