@@ -169,7 +169,7 @@ def render_summary(
     if failure is not None:
         step_name, error = failure
         out.append("-" * width)
-        out.append(f"FAILED at {f'step {step_name}' if step_name else 'outside a step'}: {error}")
+        out.append(f"FAILED {f'at step {step_name}' if step_name else 'outside a step'}: {error}")
     if lines:
         out.append("-" * width)
         label_width = min(max(len(text) for text, _ in lines), 40)

@@ -127,6 +127,13 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _describe_callable(func: Callable[[], Any]) -> str:
+    """``module.function`` of a step's callable (through functools.partial); ``<lambda>`` left out."""
+    target = getattr(func, "func", func)
+    name = getattr(target, "__qualname__", None) or repr(target)
+    return name.replace(".<locals>", "").replace(".<lambda>", "")
+
+
 def _resolve_rows(rows: Any, value: Any) -> int | None:
     if callable(rows):
         rows = rows()
@@ -159,6 +166,7 @@ class BatchRun:
     :param metrics_db: a DuckDB file; when the block is left (also after a failure) all step
         metrics are written to ``ops.batch_step_metrics`` there, best effort (a locked or
         broken database is logged as a warning, never raised).
+    :param failure_hint: a line added to every failure's hints (e.g. what readers still see).
     """
 
     def __init__(
@@ -175,8 +183,10 @@ class BatchRun:
         print_summary_on_exit: bool = False,
         dbt_project_dir: str | os.PathLike[str] | None = None,
         metrics_db: str | os.PathLike[str] | None = None,
+        failure_hint: str | None = None,
     ):
         self.name = name
+        self.failure_hint = failure_hint
         self.started_at = _utcnow()
         self.run_id = run_id or new_run_id(self.started_at)
         self.log_dir = Path(log_dir)
@@ -301,6 +311,13 @@ class BatchRun:
     def summary_lines(self) -> list[tuple[str, str]]:
         return list(self._summary)
 
+    def plan_steps(self, names: Iterable[str]) -> None:
+        """Add steps to the plan once they are known (e.g. one per month, after the months are planned)."""
+        added = [n for n in names if n not in self.planned_steps]
+        self.planned_steps.extend(added)
+        if added:
+            self._output.event("planned steps: " + ", ".join(added))
+
     def log(self, text: str) -> None:
         """A line of the caller's own in the run log (and on the console)."""
         self._output.event(text)
@@ -385,7 +402,7 @@ class BatchRun:
         started_at = _utcnow()
         t0 = time.monotonic()
         if is_callable:
-            self._output.event(f"START step {index} {name}: python {getattr(cmd, '__qualname__', None) or cmd!r}")
+            self._output.event(f"START step {index} {name}: python {_describe_callable(cmd)}")
         else:
             self._output.event(f"START step {index} {name}: {shlex.join(argv)}{f' (cwd {cwd})' if cwd else ''}")
 
@@ -528,10 +545,12 @@ class BatchRun:
         step_index: int | None = None,
     ) -> None:
         self.status = "failed"
+        if self.failure_hint:
+            hints = [*hints, self.failure_hint]
         if step_name is not None:
             self._output.event(f"FAILED step {step_name}: {error}")
-            for h in hints:
-                self._output.event(f"  hint: {h}")
+        for h in hints:
+            self._output.event(f"  hint: {h}")
         self._output.event(f"  full log: {self.log_path.resolve()}")
         for planned in self.planned_steps:  # the remaining planned steps will not run
             if planned not in self._step_names:
@@ -541,9 +560,9 @@ class BatchRun:
                     len(self._metrics.records) + 1,
                     reason=f"run failed at step {step_name or '(outside a step)'}",
                 )
-        where = f"step {step_name}" if step_name else "outside a step"
+        where = f"at step {step_name}" if step_name else "outside a step"
         self.failure = BatchFailed(
-            f"batch {self.name} run {self.run_id} failed at {where}: {error} (log: {self.log_path})",
+            f"batch {self.name} run {self.run_id} failed {where}: {error} (log: {self.log_path})",
             run_id=self.run_id,
             batch_name=self.name,
             step_name=step_name,
