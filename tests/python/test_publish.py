@@ -5,6 +5,7 @@ test_fault_injection.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import importlib.util
 import io
@@ -30,7 +31,13 @@ from demand_forecast.data.contract import (
     check_raw_files,
     products_schema,
 )
-from demand_forecast.ops.batch import check_arguments
+from demand_forecast.ops.batch import (
+    check_arguments,
+    check_built_month,
+    elementary_package_version,
+    elementary_tables_version,
+    plan_months,
+)
 from demand_forecast.ops.notify import Notifier
 from demand_forecast.ops.publish import (
     BatchLock,
@@ -231,6 +238,17 @@ def _checksums(layout: Layout) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
+def _publish_in_a_child(layout: Layout, run_id: str, failpoint: str) -> subprocess.CompletedProcess:
+    """Publish a staged run in another process, which DEMAND_FAILPOINT kills on the way."""
+    code = (
+        "import sys; from pathlib import Path; from demand_forecast.ops.publish import Layout, publish; "
+        "layout = Layout(*map(Path, sys.argv[1:4])); publish(layout, layout.stage(sys.argv[4]))"
+    )
+    paths = [str(layout.warehouse), str(layout.exports), str(layout.reports)]
+    env = {**os.environ, "PYTHONPATH": SRC, "DEMAND_FAILPOINT": failpoint}
+    return subprocess.run([sys.executable, "-c", code, *paths, run_id], env=env)
+
+
 def test_publish_switches_every_reader_and_cleans_up(tmp_path):
     layout = _published(tmp_path)
     stage = _stage_next_month(layout, "run-2")
@@ -253,16 +271,7 @@ def test_a_kill_mid_publish_is_completed_by_the_next_run(tmp_path):
     layout = _published(tmp_path)
     _stage_next_month(layout, "run-2")
     before = _checksums(layout)
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pathlib import Path; from demand_forecast.ops.publish import Layout, publish; "
-            f"layout = Layout(Path({str(layout.warehouse)!r}), Path({str(layout.exports)!r}), "
-            f"Path({str(layout.reports)!r})); publish(layout, layout.stage('run-2'))",
-        ],
-        env={**os.environ, "PYTHONPATH": SRC, "DEMAND_FAILPOINT": "mid-publish"},
-    )
+    killed = _publish_in_a_child(layout, "run-2", failpoint="mid-publish")
     assert killed.returncode == -signal.SIGKILL
     stage = layout.stage("run-2")
     assert stage.journal.exists()
@@ -278,16 +287,7 @@ def test_a_kill_before_the_journal_leaves_readers_untouched(tmp_path):
     layout = _published(tmp_path)
     _stage_next_month(layout, "run-2")
     before = _checksums(layout)
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pathlib import Path; from demand_forecast.ops.publish import Layout, publish; "
-            f"layout = Layout(Path({str(layout.warehouse)!r}), Path({str(layout.exports)!r}), "
-            f"Path({str(layout.reports)!r})); publish(layout, layout.stage('run-2'))",
-        ],
-        env={**os.environ, "PYTHONPATH": SRC, "DEMAND_FAILPOINT": "before-publish"},
-    )
+    killed = _publish_in_a_child(layout, "run-2", failpoint="before-publish")
     assert killed.returncode == -signal.SIGKILL
     assert _checksums(layout) == before
     recover(layout)  # nothing to complete; the staged run is cleared away
@@ -356,3 +356,59 @@ def test_a_checked_stop_is_logged_and_notified_once_without_a_traceback(tmp_path
     log = run.log_path.read_text()
     assert "FAILED before the first step: --as-of 2027-06" in log and "Traceback" not in log
     assert "hint: nothing was published" in log and "nothing was published" in text
+
+
+# --------------------------------------------------------------------------- planning the months
+def _plan_db(path: Path, last_complete: str, first_sale: str, last_sale: str) -> Path:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "create schema intermediate; create table intermediate.int_batch_parameters as select "
+            "?::date as as_of_month, ?::date as last_complete_month, ?::date as data_first_sale_date, "
+            "?::date as data_last_sale_date, date_trunc('month', ?::date)::date as data_first_month",
+            [last_complete, last_complete, first_sale, last_sale, first_sale],
+        )
+    return path
+
+
+def _published_months(path: Path, *months: str) -> Path:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema marts; create table marts.fct_forecasts (as_of_month date)")
+        connection.executemany("insert into marts.fct_forecasts values (?::date)", [[m] for m in months])
+    return path
+
+
+def test_the_months_come_from_the_as_of_model_and_an_as_of_after_the_data_is_refused(tmp_path):
+    plan_db = _plan_db(tmp_path / "plan.duckdb", "2026-10-01", "2024-01-03", "2026-11-29")
+    staged = _published_months(tmp_path / "staged.duckdb", "2026-09-01", "2026-10-01")
+    plan = plan_months(check_arguments(None, "3", None, False), plan_db, staged)
+    assert [f"{m:%Y-%m}" for m in plan.months] == ["2026-08", "2026-09", "2026-10"] and not plan.is_replay
+    replay = plan_months(check_arguments("2026-09", "1", None, False), plan_db, staged)
+    assert replay.is_replay and f"{replay.readers_month:%Y-%m}" == "2026-10"
+    with pytest.raises(BatchStop) as stopped:
+        plan_months(check_arguments("2027-06", "1", None, False), plan_db, staged)
+    assert str(stopped.value).startswith(
+        "--as-of 2027-06 is after the last complete month of the data, 2026-10 "
+        "(the data holds usable sales dated 2024-01-03 to 2026-11-29"
+    )
+    with pytest.raises(BatchStop, match="before the data's first month 2024-01"):
+        plan_months(check_arguments("2024-03", "4", None, False), plan_db, staged)
+
+
+def test_a_default_run_may_not_move_readers_back_in_time(tmp_path):
+    staged = _plan_db(tmp_path / "staged.duckdb", "2026-08-01", "2024-01-03", "2026-08-31")
+    assert f"{check_built_month(staged, None):%Y-%m}" == "2026-08"
+    with pytest.raises(BatchStop, match="2026-08, is before the month readers see, 2026-10: were raw files removed"):
+        check_built_month(staged, dt.date(2026, 10, 1))
+
+
+def test_elementary_tables_are_rebuilt_only_when_missing_or_from_another_version(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    assert elementary_tables_version(warehouse) is None
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create schema marts")
+    assert elementary_tables_version(warehouse) is None
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create schema elementary")
+        connection.execute("create table elementary.metadata as select '0.25.1' as dbt_pkg_version")
+    assert elementary_tables_version(warehouse) == "0.25.1"
+    assert elementary_package_version() == "0.25.1"  # the pinned package (packages.yml)

@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,14 +143,19 @@ def check_raw_data() -> str:
 # ---------------------------------------------------------------------- planning
 @dataclass
 class Plan:
-    """The months a run builds, and whether they are a replay of months older than the readers'."""
+    """The months a run builds, and whether they are a replay of months older than the readers'.
 
-    months: list[dt.date]
+    ``months == [None]`` is the default run: one month, the last complete month of the data, which
+    ``int_batch_parameters`` resolves during the build itself (the var as_of_month left empty).
+    """
+
+    months: list[dt.date | None]
     readers_month: dt.date | None  # latest as-of month readers see now (None: nothing published)
 
     @property
     def is_replay(self) -> bool:
-        return self.readers_month is not None and self.months[-1] < self.readers_month
+        last = self.months[-1]
+        return self.readers_month is not None and last is not None and last < self.readers_month
 
 
 def _one_row(warehouse: Path, sql: str) -> tuple | None:
@@ -158,6 +164,14 @@ def _one_row(warehouse: Path, sql: str) -> tuple | None:
             return connection.execute(sql).fetchone()
         except duckdb.CatalogException:
             return None
+
+
+def readers_month(staged: Path) -> dt.date | None:
+    """The latest as-of month of the published (and just staged) forecasts; None when there are none."""
+    if not staged.exists():
+        return None
+    row = _one_row(staged, "select cast(max(as_of_month) as date) from marts.fct_forecasts")
+    return row[0] if row else None
 
 
 def plan_months(request: Request, plan_db: Path, staged: Path) -> Plan:
@@ -184,13 +198,47 @@ def plan_months(request: Request, plan_db: Path, staged: Path) -> Plan:
             f"the run would start in {month_label(months[0])}, before the data's first month "
             f"{month_label(first_month)} ({holds}): lower --replay-months or pick a later --as-of"
         )
-    readers = None
-    if staged.exists():
-        readers = _one_row(staged, "select cast(max(as_of_month) as date) from marts.fct_forecasts")
-    return Plan(months=months, readers_month=readers[0] if readers else None)
+    return Plan(months=months, readers_month=readers_month(staged))
 
 
-def merge_history(staged: Path, replayed: Path, months: list[dt.date]) -> int:
+def check_built_month(staged: Path, readers: dt.date | None) -> dt.date:
+    """After a default run: the month the build resolved, which must not move readers back in time."""
+    row = _one_row(staged, "select as_of_month from intermediate.int_batch_parameters")
+    built = row[0] if row else None
+    if built is None:
+        raise BatchStop("the build left no int_batch_parameters row: no as-of month was resolved")
+    if readers is not None and built < readers:
+        raise BatchStop(
+            f"the data's last complete month, {month_label(built)}, is before the month readers see, "
+            f"{month_label(readers)}: were raw files removed? Restore them, or replay that month with "
+            f"--as-of {month_label(built)}"
+        )
+    return built
+
+
+def elementary_package_version() -> str | None:
+    """The version of the installed Elementary dbt package (its dbt_project.yml)."""
+    folder = Path(os.environ.get("DBT_PACKAGES_FOLDER", PROJECT_DIR / "dbt_packages"))
+    try:
+        text = (folder / "elementary" / "dbt_project.yml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r"^version:\s*[\"']?([^\"'\s]+)", text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def elementary_tables_version(warehouse: Path) -> str | None:
+    """The package version that built the warehouse's Elementary tables, None when they are missing."""
+    if not warehouse.exists():
+        return None
+    try:
+        row = _one_row(warehouse, "select max(dbt_pkg_version) from elementary.metadata")
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
+
+
+def merge_history(staged: Path, replayed: Path, months: list[dt.date | None]) -> int:
     """Replace the replayed months' rows of every history table in the staged warehouse."""
     rows = 0
     with duckdb.connect(str(staged)) as connection:
@@ -279,9 +327,9 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
         target = stage.root / "replay.duckdb"
         run.step("copy for the replay", partial(_copy_warehouse, stage.warehouse, target))
     for month in plan.months:
-        variables = json.dumps({**request.extra_vars, "export_marts": False, "as_of_month": month_label(month)})
+        variables = json.dumps({**request.extra_vars, "export_marts": False, "as_of_month": _as_of_var(month)})
         run.step(
-            f"dbt build {month_label(month)}",
+            _build_step(month),
             # Elementary's own models were refreshed once by the step "elementary models"
             _dbt("build", "--exclude", "package:elementary", "--vars", variables),
             cwd=PROJECT_DIR,
@@ -309,6 +357,14 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
         )
 
 
+def _as_of_var(month: dt.date | None) -> str:
+    return "" if month is None else month_label(month)
+
+
+def _build_step(month: dt.date | None) -> str:
+    return "dbt build (last complete month)" if month is None else f"dbt build {month_label(month)}"
+
+
 def _copy_warehouse(source: Path, target: Path) -> str:
     checkpoint(source)
     shutil.copy2(source, target)
@@ -317,7 +373,7 @@ def _copy_warehouse(source: Path, target: Path) -> str:
 
 def _planned_steps(request: Request, plan: Plan) -> list[str]:
     steps = ["copy for the replay"] if plan.is_replay else []
-    steps += [f"dbt build {month_label(m)}" for m in plan.months]
+    steps += [_build_step(m) for m in plan.months]
     if plan.is_replay:
         assert plan.readers_month is not None
         steps += ["merge replayed history", f"dbt build readers' marts {month_label(plan.readers_month)}"]
@@ -354,27 +410,27 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
             ).value
             run.step("dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR)
             run.step("stage warehouse", partial(copy_published, layout, stage))
-            plan_db = stage.root / "plan.duckdb"
-            run.step(
-                "read the as-of month",
-                _dbt("run", "--select", "+int_batch_parameters", "--vars", json.dumps(request.extra_vars)),
-                cwd=PROJECT_DIR,
-                extra_env=_dbt_env(plan_db, stage),
-            )
-            plan = run.step("plan months", partial(plan_months, request, plan_db, stage.warehouse)).value
-            run.log(
-                f"months: {', '.join(month_label(m) for m in plan.months)}"
-                + (f" (a replay: readers stay at {month_label(plan.readers_month)})" if plan.is_replay else "")
-            )
-            run.plan_steps(["elementary models", *_planned_steps(request, plan)])
-            # Elementary's tables must exist before its source tests run in the first build.
-            run.step(
-                "elementary models",
-                _dbt("run", "--select", "elementary"),
-                cwd=PROJECT_DIR,
-                extra_env=_dbt_env(stage.warehouse, stage),
-            )
+            plan = _plan(run, request, stage)
+            # Elementary's tables must exist before its source tests run in the first build; once
+            # they do, each build's on-run-end hook keeps them current, so they are built only when
+            # missing or made by another version of the package.
+            installed = elementary_package_version()
+            in_place = elementary_tables_version(stage.warehouse)
+            rebuild = in_place is None or in_place != installed
+            run.plan_steps(["elementary models"] * rebuild + _planned_steps(request, plan))
+            if rebuild:
+                run.step(
+                    "elementary models",
+                    _dbt("run", "--select", "elementary"),
+                    cwd=PROJECT_DIR,
+                    extra_env=_dbt_env(stage.warehouse, stage),
+                )
+            else:
+                run.log(f"Elementary's tables are in place (package {installed}): not rebuilt")
             _build_months(run, request, plan, stage)
+            if plan.months == [None]:
+                built = check_built_month(stage.warehouse, plan.readers_month)
+                run.log(f"built the last complete month of the data: {month_label(built)}")
             write_metrics_to_duckdb(stage.warehouse, run.metrics)  # the dashboard shows this run's builds
             results = load_run_results(PROJECT_DIR, target_path=os.environ.get("DBT_TARGET_PATH"))
             run.step("export marts", partial(export_marts, stage.warehouse, stage.exports))
@@ -394,6 +450,28 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
         finally:
             lock.release()
     return 0
+
+
+def _plan(run: BatchRun, request: Request, stage: Stage) -> Plan:
+    """The months of the run. The default run (no --as-of, one month) lets its build resolve the last
+    complete month; otherwise ``int_batch_parameters`` is run first, on a scratch file, to plan and
+    check the months against what the data holds."""
+    if request.as_of is None and request.replay_months == 1:
+        plan = Plan(months=[None], readers_month=readers_month(stage.warehouse))
+        run.log("months: the last complete month of the data, resolved by int_batch_parameters in the build")
+        return plan
+    plan_db = stage.root / "plan.duckdb"
+    run.plan_steps(["read the as-of month", "plan months"])
+    run.step(
+        "read the as-of month",
+        _dbt("run", "--select", "+int_batch_parameters", "--vars", json.dumps(request.extra_vars)),
+        cwd=PROJECT_DIR,
+        extra_env=_dbt_env(plan_db, stage),
+    )
+    plan = run.step("plan months", partial(plan_months, request, plan_db, stage.warehouse)).value
+    readers = f" (a replay: readers stay at {month_label(plan.readers_month)})" if plan.is_replay else ""
+    run.log(f"months: {', '.join(month_label(m) for m in plan.months)}{readers}")
+    return plan
 
 
 def _lock_and_recover(lock: BatchLock, run: BatchRun, layout: Layout, stage: Stage) -> str:
