@@ -63,8 +63,10 @@ data: $(STAMP)
 		$(VENV)/bin/demand-forecast generate --out $(CURDIR)/data --products $(PRODUCTS) --years $(YEARS) --seed $(SEED); \
 	fi
 
+# Builds and tests on a staged copy and publishes warehouse, exports and reports only when every step
+# passed (docs/operations.md); RUN_ARGS adds options, e.g. make run RUN_ARGS="--skip-reports".
 run: deps data
-	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS)
+	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS) $(RUN_ARGS)
 
 pytest: deps
 	@scripts/run_tests.sh
