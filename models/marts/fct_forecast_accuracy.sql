@@ -82,8 +82,8 @@ joined as (
     select
         -- keys
         forecasts.product_id,
-        forecasts.as_of_month,
-        forecasts.forecast_month,
+        cast(forecasts.as_of_month as date) as as_of_month,
+        cast(forecasts.forecast_month as date) as forecast_month,
         forecasts.horizon,
         forecasts.model_name,
         -- segments

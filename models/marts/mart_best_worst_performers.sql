@@ -70,8 +70,8 @@ final as (
         ranked.total_abs_error,
         ranked.wape,
         ranked.bias,
-        window_bounds.first_month as window_start_month,
-        window_bounds.last_month as window_end_month
+        cast(window_bounds.first_month as date) as window_start_month,
+        cast(window_bounds.last_month as date) as window_end_month
     from ranked
     cross join window_bounds
     where ranked.rank_best <= ranked.list_length or ranked.rank_worst <= ranked.list_length

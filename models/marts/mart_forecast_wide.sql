@@ -18,15 +18,17 @@ selected as (
 pivoted as (
     select
         product_id,
-        any_value(as_of_month) as as_of_month,
+        cast(any_value(as_of_month) as date) as as_of_month,
         any_value(model_name) as selected_model,
         any_value(selection_reason) as selection_reason,
         any_value(run_id) as run_id,
         {%- for h in range(1, var('horizon') + 1) %}
-            max(forecast_month) filter (where horizon = {{ h }}) as month_{{ h }},
-            max(forecast_p10) filter (where horizon = {{ h }}) as month_{{ h }}_p10,
-            max(forecast_p50) filter (where horizon = {{ h }}) as month_{{ h }}_p50,
-            max(forecast_p90) filter (where horizon = {{ h }}) as month_{{ h }}_p90{% if not loop.last %},{% endif %}
+            -- units rounded to 0.1 for people; fct_forecasts keeps full precision
+            cast(max(forecast_month) filter (where horizon = {{ h }}) as date) as month_{{ h }},
+            round(max(forecast_p10) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p10,
+            round(max(forecast_p50) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p50,
+            round(max(forecast_p90) filter (where horizon = {{ h }}), 1)
+                as month_{{ h }}_p90{% if not loop.last %},{% endif %}
         {%- endfor %}
     from selected
     group by product_id
@@ -73,9 +75,9 @@ final as (
         recent_accuracy.wape_last_3m,
         recent_accuracy.bias_last_3m,
         coalesce(recent_accuracy.evaluated_months_last_3m, 0) as evaluated_months_last_3m,
-        recent_actuals.demand_last_month,
-        recent_actuals.units_net_last_month,
-        recent_actuals.demand_last_12m
+        round(recent_actuals.demand_last_month, 1) as demand_last_month,
+        cast(recent_actuals.units_net_last_month as bigint) as units_net_last_month,
+        round(recent_actuals.demand_last_12m, 1) as demand_last_12m
     from pivoted
     inner join {{ ref('dim_products') }} as products
         on pivoted.product_id = products.product_id

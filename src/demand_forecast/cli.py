@@ -9,7 +9,7 @@
     demand-forecast report [--out reports/elementary_report.html]
 
 Each subcommand's options live beside its code (``add_arguments``/``run`` in the module named by
-``COMMANDS``); modules are imported only when their command runs, so ``--help`` stays quick.
+``COMMANDS``); a module is imported only when its command is used, so ``--help`` stays quick.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported to add its options (all of them when None)."""
     parser = argparse.ArgumentParser(
         prog="demand-forecast",
         description="Monthly demand forecasting as a dbt project: batch, data import, synthetic data, reports.",
@@ -61,13 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, add_name, _run, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        getattr(importlib.import_module(module), add_name)(sub)
+        if command in (None, name):
+            getattr(importlib.import_module(module), add_name)(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(wanted if wanted in COMMANDS else "")
+    args = parser.parse_args(argv)
     module, _add, run_name, _help = COMMANDS[args.command]
     return int(getattr(importlib.import_module(module), run_name)(args) or 0)
 

@@ -109,3 +109,20 @@ def test_old_module_spelling_still_works(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "raw" / "products").is_dir()
+
+
+def test_top_level_help_imports_no_command_module():
+    """`demand-forecast --help` stays quick: no command's module (dbt, statsmodels, plotly...) is imported."""
+    code = (
+        "import sys\n"
+        "from demand_forecast.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = [m for m in ('demand_forecast.ops.batch', 'demand_forecast.dashboard', "
+        "'demand_forecast.synthetic.datagen', 'demand_forecast.data.importer') if m in sys.modules]\n"
+        "print('LOADED', loaded)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr

@@ -4,13 +4,18 @@ No extra Python dependency: the CDP websocket client below uses the standard lib
 Chromium is Debian's ``chromium`` package; when ``/usr/bin/chromium`` (or ``$CHROMIUM_BIN``) is
 missing, ``scripts/ensure_chromium.sh`` installs it with apt-get. The tests are skipped only when
 that is impossible (not root, no apt-get). Screenshots go to ``test-output/`` at the repo root.
+
+The page is built from the warehouse of the batch replay (conftest.py ``marts_warehouse``): the real
+marts, so the table and CSV checks compare with ``mart_forecast_wide`` itself.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import datetime as dt
+import io
 import json
 import os
 import shutil
@@ -25,11 +30,10 @@ from urllib.parse import urlparse
 
 import duckdb
 import pytest
-from test_dashboard import make_synthetic_warehouse
 
 from demand_forecast import dashboard
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.dbt, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
@@ -43,13 +47,13 @@ CHART_IDS = [
     "seg-forecast",
     "seg-accuracy",
     "seg-breakdown",
-    "seg-performers",
+    "seg-attention",
     "prod-history",
     "prod-models",
     "dh-quarantine",
     "dh-stockouts",
 ]
-SEGMENT_CHARTS = ["seg-forecast", "seg-accuracy", "seg-breakdown", "seg-performers"]
+SEGMENT_CHARTS = ["seg-forecast", "seg-accuracy", "seg-breakdown", "seg-attention"]
 
 
 # ------------------------------------------------------------------ a minimal CDP client
@@ -213,6 +217,7 @@ def _ensure_chromium() -> str:
 
 class Browser:
     def __init__(self, binary: str) -> None:
+        self._browser_session: CDPSession | None = None
         self.profile = Path(tempfile.mkdtemp(prefix="dashboard-chromium-"))
         self.log = open(self.profile / "chromium.log", "wb")  # noqa: SIM115 - lives as long as the browser
         self.proc = subprocess.Popen(
@@ -256,7 +261,17 @@ class Browser:
             session.send(f"{domain}.enable")
         return session
 
+    def allow_downloads(self, folder: Path) -> None:
+        """Downloads of every page go to ``folder``: a browser-wide setting, made over a session to the
+        browser's own target that stays open (the setting ends with the session)."""
+        if self._browser_session is None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/version", timeout=10) as response:
+                self._browser_session = CDPSession(json.load(response)["webSocketDebuggerUrl"])
+        self._browser_session.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+
     def close(self) -> None:
+        if self._browser_session is not None:
+            self._browser_session.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -334,18 +349,87 @@ def _segment_state(session: CDPSession) -> dict:
 
 # ------------------------------------------------------------------ tests
 @pytest.fixture(scope="module")
-def built_pages(tmp_path_factory):
+def built_pages(marts_warehouse, tmp_path_factory):
+    """The dashboard of the warehouse the batch built (conftest.py), and the page of an empty warehouse."""
     root = tmp_path_factory.mktemp("browser")
-    warehouse = make_synthetic_warehouse(root / "demand.duckdb", n_products=60, n_groups=4, n_categories=3)
     full = root / "reports" / "dashboard.html"
     dashboard.build_dashboard(
-        warehouse, full, top_n=25, generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc)
+        marts_warehouse, full, top_n=25, generated_at=dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc)
     )
     empty_db = root / "empty.duckdb"
     duckdb.connect(str(empty_db)).close()
     empty = root / "empty" / "dashboard.html"
     dashboard.build_dashboard(empty_db, empty)
     return full, empty
+
+
+def _clipped_labels(session: CDPSession) -> list[str]:
+    """Axis tick labels and axis titles drawn (partly) outside their chart: cut off on screen."""
+    return session.evaluate(
+        "(function () { var out = []; Array.prototype.forEach.call(document.querySelectorAll('.js-plotly-plot'),"
+        " function (el) { var box = el.getBoundingClientRect();"
+        " el.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text').forEach(function (t) {"
+        " var r = t.getBoundingClientRect(); if (!r.width) { return; }"
+        " if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)"
+        " { out.push(el.id + ': ' + t.textContent); } }); }); return out; })()"
+    )
+
+
+def _option(session: CDPSession, value: str) -> tuple[str, str]:
+    """The value and the label of one entry of the group selector."""
+    options = session.evaluate(
+        "Array.prototype.map.call(document.querySelectorAll('#segment-select option'),"
+        " function (o) { return [o.value, o.textContent]; })"
+    )
+    return next((o[0], o[1]) for o in options if o[0] == value)
+
+
+def _select(session: CDPSession, value: str) -> None:
+    session.evaluate(
+        f"(function () {{ var s = document.getElementById('segment-select'); s.value = {json.dumps(value)};"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+    session.sleep(250)
+
+
+def _table_state(session: CDPSession) -> dict:
+    return session.evaluate(
+        "(function () { var t = document.getElementById('seg-table'), a = document.getElementById('seg-csv');"
+        " return {rows: Array.prototype.map.call(t.querySelectorAll('tbody tr:not(.total)'), function (r) {"
+        " return Array.prototype.map.call(r.cells, function (c) { return c.textContent; }); }),"
+        " total: (t.querySelector('tbody tr.total') || {}).textContent || '', months: Array.prototype.map.call("
+        " t.querySelectorAll('thead th.month'), function (h) { return h.textContent; }),"
+        " label: document.getElementById('table-label').textContent, download: a.download,"
+        " href: a.getAttribute('href')}; })()"
+    )
+
+
+def _wide_mart(warehouse: Path, group: str | None = None) -> list[tuple]:
+    """The forecast table a purchaser should get: mart_forecast_wide, largest next-month P50 first."""
+    where = "where product_group = ?" if group else ""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            "select product_id, product_name, product_group, category, selected_model, "
+            "month_1_p10, month_1_p50, month_1_p90, month_2_p10, month_2_p50, month_2_p90, "
+            "month_3_p10, month_3_p50, month_3_p90, month_1, month_2, month_3 "
+            f"from marts.mart_forecast_wide {where} order by month_1_p50 desc nulls last, product_id",
+            [group] if group else [],
+        ).fetchall()
+
+
+def _download(browser: Browser, session: CDPSession, folder: Path) -> tuple[str, str]:
+    """Click the CSV link like a user; wait for the file; its name and text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    browser.allow_downloads(folder)
+    session.evaluate("document.getElementById('seg-csv').click()")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        files = [f for f in folder.iterdir() if not f.name.endswith(".crdownload")]
+        if files:
+            time.sleep(0.2)  # the rename from .crdownload is the last step; the file is complete
+            return files[0].name, files[0].read_text(encoding="utf-8-sig")
+        time.sleep(0.1)
+    raise AssertionError(f"no file downloaded to {folder}: {list(folder.iterdir())}")
 
 
 def test_dashboard_renders_and_switches_groups(browser, built_pages):
@@ -365,19 +449,12 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
             assert svgs >= 1 and marks >= 1, f"{chart_id} rendered no content: {svgs} svg, {marks} marks"
         forecast_traces = session.evaluate("document.querySelectorAll('#ov-forecast .scatterlayer .trace').length")
         assert forecast_traces >= 4
+        assert _clipped_labels(session) == []
 
         # the group selector swaps every chart of the section (data, layout and drawn title) and the counts
         before = _segment_state(session)
-        options = session.evaluate(
-            "Array.prototype.map.call(document.querySelectorAll('#segment-select option'),"
-            " function (o) { return [o.value, o.textContent]; })"
-        )
-        group_value, group_label = next(o for o in options if o[0] == "g1")
-        session.evaluate(
-            f"(function () {{ var s = document.getElementById('segment-select'); s.value = "
-            f"{json.dumps(group_value)}; s.dispatchEvent(new Event('change')); }})()"
-        )
-        session.sleep(300)
+        group_value, group_label = _option(session, "g1")
+        _select(session, group_value)
         after = _segment_state(session)
         assert after["label"] == group_label
         assert after["kpis"] != before["kpis"]
@@ -387,22 +464,15 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
             assert after[chart_id]["data"] != before[chart_id]["data"], chart_id
         assert group_label in after["seg-forecast"]["svgTitle"]
         # a category, then back to all products
-        session.evaluate(
-            "(function () { var s = document.getElementById('segment-select'); s.value = 'g1c0';"
-            " s.dispatchEvent(new Event('change')); })()"
-        )
-        session.sleep(200)
+        _select(session, "g1c0")
         category = _segment_state(session)
         assert category["seg-forecast"]["title"] != after["seg-forecast"]["title"]
-        session.evaluate(
-            "(function () { var s = document.getElementById('segment-select'); s.value = 'all';"
-            " s.dispatchEvent(new Event('change')); })()"
-        )
-        session.sleep(200)
+        assert _clipped_labels(session) == []
+        _select(session, "all")
         assert _segment_state(session)["seg-forecast"]["title"] == before["seg-forecast"]["title"]
         _screenshot(session, OUTPUT / "dashboard.png")
 
-        # one product: type an id, the charts follow; clicking a best/worst bar opens that product
+        # one product: type an id, the charts follow; clicking a "needs attention" bar opens that product
         order = session.evaluate("JSON.parse(document.getElementById('dashboard-data').textContent).product_order")
         assert len(order) >= 25
         session.evaluate(
@@ -414,7 +484,7 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
         assert title.startswith(order[3]), title
         assert order[3] in session.evaluate("document.getElementById('product-info').textContent")
         clicked = session.evaluate(
-            "(function () { var el = document.getElementById('seg-performers'); var id = el.data[0].customdata[0][0];"
+            "(function () { var el = document.getElementById('seg-attention'); var id = el.data[0].customdata[0][0];"
             " el.emit('plotly_click', {points: [{customdata: el.data[0].customdata[0]}]}); return id; })()"
         )
         session.sleep(200)
@@ -434,6 +504,47 @@ def test_dashboard_renders_and_switches_groups(browser, built_pages):
     finally:
         session.close()
     assert (OUTPUT / "dashboard.png").stat().st_size > 10_000
+
+
+def test_forecast_table_and_its_csv_per_group(browser, built_pages, marts_warehouse, tmp_path):
+    full, _ = built_pages
+    session = _open(browser, full)
+    try:
+        # all products: every product of the wide mart, months 1-3 with P10/P50/P90, a total row
+        state = _table_state(session)
+        wide = _wide_mart(marts_warehouse)
+        assert state["label"] == "All products"
+        assert [row[0] for row in state["rows"]] == [row[0] for row in wide]
+        assert state["months"] == [row.strftime("%b %Y") for row in wide[0][14:17]]
+        assert len(state["rows"][0]) == 3 + 9 and state["total"].startswith(f"Total of {len(wide)} products")
+
+        # a group: the table and the CSV hold that group's products only, and the CSV downloads
+        group_value, group = _option(session, "g1")
+        _select(session, group_value)
+        state = _table_state(session)
+        wide = _wide_mart(marts_warehouse, group)
+        assert state["label"] == group and [row[0] for row in state["rows"]] == [row[0] for row in wide]
+        assert state["href"].startswith("blob:")
+        name, text = _download(browser, session, tmp_path / "downloads")
+        assert name == state["download"] and name.startswith("forecast_") and name.endswith(".csv")
+        lines = list(csv.reader(io.StringIO(text)))
+        months = [m.strftime("%Y-%m") for m in wide[0][14:17]]
+        assert lines[0] == [
+            "product_id",
+            "product_name",
+            "product_group",
+            "category",
+            "selected_model",
+            *[f"{m} {p}" for m in months for p in ("P10", "P50", "P90")],
+        ]
+        assert len(lines) == 1 + len(wide)
+        for cells, row in zip(lines[1:], wide, strict=True):
+            assert cells[:5] == ["" if v is None else str(v) for v in row[:5]]
+            assert [float(c) for c in cells[5:]] == pytest.approx([round(v, 1) for v in row[5:14]], abs=0.051)
+        _screenshot(session, OUTPUT / "dashboard-table.png", "#groups")
+        assert session.js_errors() == []
+    finally:
+        session.close()
 
 
 def test_empty_warehouse_page_has_no_js_errors(browser, built_pages):

@@ -2,8 +2,9 @@
 small generated dataset: three as-of months replayed in order, each a full `dbt build` (SQL and Python
 models, dbt tests, Elementary tests), then the Elementary report and the dashboard.
 
-One module-scoped replay is shared by the assertions below (a few minutes on 2 cores). Later tests
-rebuild single months and inject bad data into copies, so they never disturb the shared warehouse.
+One replay (the session fixture `replay` of conftest.py, shared with the dashboard tests; a few minutes
+on 2 cores) serves the assertions below. Later tests rebuild single months and inject bad data into
+copies, so they never disturb the shared warehouse.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,28 +21,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from conftest import REPLAY_MONTHS, ROOT, batch_environment
 
-ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).with_name("dbt"))
-REPLAY_MONTHS = 3
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
-
-
-def _environment(tmp: Path, data: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DBT_PROFILES_DIR": str(ROOT / "profiles"),
-        "DBT_PACKAGES_FOLDER": str(ROOT / "dbt_packages"),
-        "DEMAND_DUCKDB_PATH": str(tmp / "warehouse" / "demand.duckdb"),
-        "DEMAND_RAW_DIR": str(data / "raw"),
-        "DEMAND_EXPORT_DIR": str(tmp / "exports"),
-        "DEMAND_REPORTS_DIR": str(tmp / "reports"),
-        "DEMAND_LOG_DIR": str(tmp / "logs"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_LOG_PATH": str(tmp / "dbt-logs"),
-        "OMP_NUM_THREADS": "1",
-    }
 
 
 def _dbt(args: list[str], env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -60,59 +43,6 @@ def _failures(output: str) -> str:
 
 def _month(value: dt.date) -> str:
     return value.strftime("%Y-%m")
-
-
-@pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    data = tmp / "data"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "demand_forecast.cli",
-            "generate",
-            "--out",
-            str(data),
-            "--products",
-            "40",
-            "--years",
-            "3",
-            "--seed",
-            "7",
-            "--quiet",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    env = _environment(tmp, data)
-    batch = subprocess.run(
-        [sys.executable, "-m", "demand_forecast.cli", "run", "--replay-months", str(REPLAY_MONTHS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    (tmp / "batch-output.log").write_text(batch.stdout + batch.stderr)
-    assert batch.returncode == 0, f"batch failed:\n{batch.stdout[-4000:]}\n{batch.stderr[-2000:]}"
-    database = tmp / "warehouse" / "demand.duckdb"
-    with duckdb.connect(str(database), read_only=True) as connection:
-        months = [
-            m
-            for (m,) in connection.execute("select distinct as_of_month from marts.fct_forecasts order by 1").fetchall()
-        ]
-        forecasts = connection.execute("select * from marts.fct_forecasts order by all").fetchdf()
-    return {
-        "tmp": tmp,
-        "data": data,
-        "env": env,
-        "database": database,
-        "months": months,
-        "forecasts": forecasts,
-        "output": batch.stdout,
-    }
 
 
 def _query(replay: dict[str, object], sql: str) -> list[tuple]:
@@ -218,7 +148,8 @@ def test_rerunning_a_month_changes_only_that_month(replay: dict[str, object]) ->
     ]
     assert len(after) == len(before)
     pd.testing.assert_frame_equal(after[values], before[values])
-    changed_runs = set(after.loc[after["run_id"] != before["run_id"], "as_of_month"])
+    # as_of_month is DATE: fetchall() gives dates, fetchdf() Timestamps
+    changed_runs = {pd.Timestamp(m).date() for m in after.loc[after["run_id"] != before["run_id"], "as_of_month"]}
     assert changed_runs == {months[1]}
 
 
@@ -236,7 +167,7 @@ def test_the_default_warehouse_and_export_folders_are_in_the_repository() -> Non
 
 def test_a_plain_dbt_build_works_on_a_brand_new_warehouse(replay: dict[str, object], tmp_path: Path) -> None:
     """What an analytics engineer types first: `dbt build` alone, no batch, on an empty warehouse."""
-    env = _environment(tmp_path, Path(replay["data"]))
+    env = batch_environment(tmp_path, Path(replay["data"]))
     (tmp_path / "warehouse").mkdir()  # DuckDB does not create folders: the repository ships warehouse/
     (tmp_path / "exports").mkdir()
     result = _dbt(["build"], env, tmp_path)

@@ -40,7 +40,14 @@ CONFIG_FIELDS = {f.name for f in dataclasses.fields(ForecastConfig)}
 def test_yml_documents_the_schema_columns_in_order_with_their_types(table: str) -> None:
     columns = model_properties(PYTHON_MODELS_YML)[table]["columns"]
     documented = [(c["name"], c.get("data_type")) for c in columns]
-    assert documented == list(schemas.TABLES[table].duckdb_types().items())
+    assert documented == list(schemas.TABLES[table].warehouse_types().items())
+
+
+def test_a_schema_is_a_mart_exactly_when_its_model_lives_in_the_marts_folder() -> None:
+    marts = {path.stem for path in (ROOT / "python_models" / "marts").glob("*.py")}
+    assert {name for name, schema in schemas.TABLES.items() if schema.mart} == marts
+    assert schemas.FORECASTS.warehouse_types()["as_of_month"] == "date"
+    assert schemas.BACKTEST.warehouse_types()["cutoff_month"] == "timestamp"
 
 
 def _sample_frame(schema: schemas.TableSchema) -> pd.DataFrame:

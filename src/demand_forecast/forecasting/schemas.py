@@ -8,8 +8,9 @@ the warehouse type of each).  Three places read them:
   columns of :meth:`TableSchema.run_columns` (the table minus what the dbt model adds: the
   selected flag, run ids, registration time);
 * the dbt Python models cast their frame with :func:`demand_forecast.dbt_bridge.typed`;
-* ``python_models/_forecasting__models.yml`` documents the same columns with their
-  ``data_type``; ``tests/python/test_forecast_schemas.py`` checks that the yml, the frames and
+* ``python_models/_forecasting__models.yml`` documents the same columns with their warehouse
+  ``data_type`` (:meth:`TableSchema.warehouse_types`: DATE months in the marts);
+  ``tests/python/test_forecast_schemas.py`` checks that the yml, the frames and
   the DuckDB types agree with this module.
 """
 
@@ -38,6 +39,8 @@ class TableSchema:
     columns: tuple[tuple[str, str], ...]
     #: columns the dbt model adds to the forecasting run's frame
     added_by_model: tuple[str, ...] = ()
+    #: a mart: the marts' post-hook ``cast_declared_date_columns`` makes its ``date`` columns DATE
+    mart: bool = False
 
     def __post_init__(self) -> None:
         unknown = {kind for _, kind in self.columns} - set(DUCKDB_TYPES)
@@ -60,7 +63,15 @@ class TableSchema:
         return tuple(name for name in self.names if name not in self.added_by_model)
 
     def duckdb_types(self) -> dict[str, str]:
+        """The types DuckDB gives the typed frame's columns (what the dbt model returns)."""
         return {name: DUCKDB_TYPES[kind] for name, kind in self.columns}
+
+    def warehouse_types(self) -> dict[str, str]:
+        """The types of the table in the warehouse (the yml's ``data_type``): in a mart a ``date`` is DATE."""
+        types = self.duckdb_types()
+        if self.mart:
+            types.update({name: "date" for name, kind in self.columns if kind == "date"})
+        return types
 
 
 BACKTEST = TableSchema(
@@ -123,6 +134,7 @@ FORECASTS = TableSchema(
         ("run_id", "str"),
     ),
     added_by_model=("is_selected", "selected_model", "run_id"),
+    mart=True,
 )
 
 REGISTRY = TableSchema(
@@ -148,6 +160,7 @@ REGISTRY = TableSchema(
         ("registered_at", "timestamp"),
     ),
     added_by_model=("config_hash", "config_json", "dbt_invocation_id", "registered_at"),
+    mart=True,
 )
 
 #: every table of the forecasting run, by dbt model name

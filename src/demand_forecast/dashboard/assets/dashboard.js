@@ -51,7 +51,8 @@
               font: {size: 15}, subtitle: {text: st, font: {size: 11, color: '#607d8b'}}},
       height: plotHeight, margin: {l: 70, r: 25, t: 54 + 19 * tl + 15 * sl, b: 40},
       font: {family: D.font, size: 12, color: '#263238'}, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
-      hovermode: 'x unified', legend: {orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0.01}};
+      hovermode: 'x unified', legend: {orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom', x: 0.01},
+      xaxis: {automargin: true, gridcolor: '#eceff1'}, yaxis: {automargin: true, gridcolor: '#eceff1'}};
   }
   function monthLabel(iso) {
     var p = iso.split('-');
@@ -78,6 +79,68 @@
       return '<div class="kpi"><div class="value">' + fmt(c[1]) + '</div><div class="label">' + c[0] + '</div></div>';
     }).join('');
   }
+  // ---------------------------------------------------------------- forecast table and CSV per selection
+  var T = D.table, TABLE_ROWS_SHOWN = 200, csvUrl = null;
+  var PCTS = ['P10', 'P50', 'P90'];
+  function units(x) {
+    if (x === null || x === undefined || isNaN(x)) { return ''; }
+    return Math.abs(x) < 10 ? fmt(x, 1) : fmt(x);
+  }
+  function segmentRows(key) {
+    var f = D.segment_filters[key] || [null, null];
+    return T.rows.filter(function (r) { return (!f[0] || r[2] === f[0]) && (!f[1] || r[3] === f[1]); });
+  }
+  function csvCell(v) {
+    if (v === null || v === undefined) { return ''; }
+    var s = String(v);
+    if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) { s = "'" + s; }  // no formulas in a spreadsheet
+    return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+  function csvText(rows) {
+    var head = ['product_id', 'product_name', 'product_group', 'category', 'selected_model'];
+    T.months.forEach(function (m) { PCTS.forEach(function (p) { head.push(m.slice(0, 7) + ' ' + p); }); });
+    return [head].concat(rows).map(function (r) { return r.map(csvCell).join(','); }).join('\r\n') + '\r\n';
+  }
+  function slug(text) { return String(text).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'all'; }
+  function showTable(key) {
+    var table = document.getElementById('seg-table');
+    if (!table) { return; }
+    var rows = segmentRows(key), label = D.segment_labels[key] || key;
+    var head1 = '<tr><th rowspan="2">Product</th><th rowspan="2">Name</th><th rowspan="2">Model</th>' +
+      T.months.map(function (m) { return '<th colspan="3" class="month">' + monthLabel(m) + '</th>'; }).join('') + '</tr>';
+    var head2 = '<tr>' + T.months.map(function () {
+      return PCTS.map(function (p) { return '<th class="num">' + p + '</th>'; }).join(''); }).join('') + '</tr>';
+    var totals = {};
+    (D.segment_totals[key] || []).forEach(function (f) { totals[f[0]] = f; });
+    var total = '<tr class="total"><td colspan="3">Total of ' + fmt(rows.length) + ' product' +
+      (rows.length === 1 ? '' : 's') + ' (P10 and P90 summed)</td>' + T.months.map(function (m) {
+        var f = totals[m] || [m, null, null, null];
+        return '<td class="num">' + units(f[1]) + '</td><td class="num">' + units(f[2]) + '</td><td class="num">' +
+          units(f[3]) + '</td>';
+      }).join('') + '</tr>';
+    var body = rows.slice(0, TABLE_ROWS_SHOWN).map(function (r) {
+      var cells = '<td>' + esc(r[0]) + '</td><td>' + esc(r[1]) + '</td><td>' + esc(r[4]) + '</td>';
+      for (var i = 5; i < r.length; i++) { cells += '<td class="num">' + units(r[i]) + '</td>'; }
+      return '<tr>' + cells + '</tr>';
+    }).join('');
+    table.innerHTML = '<thead>' + head1 + head2 + '</thead><tbody>' + total + body + '</tbody>';
+    document.getElementById('table-label').textContent = label;
+    var note = fmt(rows.length) + ' product' + (rows.length === 1 ? '' : 's') + ', largest P50 of ' +
+      (T.months.length ? monthLabel(T.months[0]) : 'next month') + ' first';
+    if (rows.length > TABLE_ROWS_SHOWN) { note += '; the first ' + TABLE_ROWS_SHOWN + ' shown, the CSV has all ' + fmt(rows.length); }
+    if (T.n_total > T.rows.length) {
+      note += '. The table holds the ' + fmt(T.rows.length) + ' largest of ' + fmt(T.n_total) +
+        ' products; every product is in marts.mart_forecast_wide';
+    }
+    document.getElementById('table-note').textContent = note + '.';
+    var link = document.getElementById('seg-csv');
+    if (csvUrl) { URL.revokeObjectURL(csvUrl); }
+    csvUrl = URL.createObjectURL(new Blob(['\ufeff' + csvText(rows)], {type: 'text/csv;charset=utf-8'}));
+    link.href = csvUrl;
+    link.download = 'forecast_' + slug(label) + '_as-of-' + (D.as_of || '').slice(0, 7) + '.csv';
+    link.textContent = 'Download CSV: ' + label + ' (' + fmt(rows.length) + ' products)';
+  }
+
   var select = document.getElementById('segment-select');
   function showSegment(key) {
     var figs = D.figures.segments[key];
@@ -85,6 +148,7 @@
     Object.keys(figs).forEach(function (id) { render(id, figs[id]); });
     document.getElementById('seg-kpis').innerHTML = kpiHtml(D.segment_kpis[key]);
     document.getElementById('segment-current').textContent = D.segment_labels[key] || key;
+    showTable(key);
   }
   if (select) {
     select.addEventListener('change', function () { showSegment(select.value); });
@@ -149,8 +213,9 @@
     if (p.stockout && p.stockout.length) { title += ', ' + p.stockout.length + ' stock-out month' + (p.stockout.length > 1 ? 's' : ''); }
     var hl = baseLayout(title, 'Raw net units (dotted) and cleaned demand, last ' + M.length + ' months; the ' +
       'forecast handed to purchasing with its P10-P90 band, and the baseline forecast', D.plot_height);
-    hl.xaxis = {type: 'date', tickformat: '%b %Y', hoverformat: '%b %Y', gridcolor: '#eceff1'};
-    hl.yaxis = {title: {text: 'units / month'}, rangemode: 'tozero', gridcolor: '#eceff1', tickformat: ',.0f'};
+    hl.xaxis = {type: 'date', tickformat: '%b %Y', hoverformat: '%b %Y', gridcolor: '#eceff1', automargin: true};
+    hl.yaxis = {title: {text: 'units / month'}, rangemode: 'tozero', gridcolor: '#eceff1', tickformat: ',.0f',
+                automargin: true};
     var history = finish(traces, hl);
 
     var errors = p.errors || {}, names = Object.keys(errors).filter(function (m) { return errors[m][0] !== null; });
@@ -159,13 +224,13 @@
     if (!names.length) {
       mtitle = p.id + ': no evaluated forecasts yet';
     } else {
-      mtraces.push({type: 'bar', y: names.map(function (m) { return errors[m][0]; }),
-                    x: names.map(function (m) { return m === p.model ? m + ' (selected)' : m; }),
+      mtraces.push({type: 'bar', orientation: 'h', x: names.map(function (m) { return errors[m][0]; }),
+                    y: names.map(function (m) { return m === p.model ? m + ' (selected)' : m; }),
                     marker: {color: names.map(modelColor),
                              line: {color: '#000000', width: names.map(function (m) { return m === p.model ? 3 : 0; })}},
-                    text: names.map(function (m) { return pct(errors[m][0]); }), textposition: 'outside',
+                    text: names.map(function (m) { return pct(errors[m][0]); }), textposition: 'auto',
                     cliponaxis: false, customdata: names.map(function (m) { return errors[m][1]; }),
-                    hovertemplate: '%{x}: WAPE %{y:.1%} over %{customdata} forecasts<extra></extra>'});
+                    hovertemplate: '%{y}: WAPE %{x:.1%} over %{customdata} forecasts<extra></extra>'});
       var sel = errors[p.model], base = errors.baseline;
       if (sel && base && p.model !== 'baseline') {
         var diff = sel[0] - base[0];
@@ -180,11 +245,12 @@
     var source = D.model_error_source === 'backtest' ? "backtest of the latest run" :
                  "forecasts of the last 12 evaluated months, all horizons";
     var ml = baseLayout(mtitle, 'WAPE of each model for this product (' + source + '); the selected model is ' +
-      'outlined', D.plot_height);
+      'outlined', Math.max(120, 28 * names.length));
     ml.showlegend = false;
     ml.hovermode = 'closest';
-    ml.yaxis = {title: {text: 'WAPE (% of actual demand)'}, tickformat: '.0%', gridcolor: '#eceff1',
-                rangemode: 'tozero'};
+    ml.xaxis = {title: {text: 'WAPE (% of actual demand)'}, tickformat: '.0%', gridcolor: '#eceff1',
+                rangemode: 'tozero', automargin: true};
+    ml.yaxis = {autorange: 'reversed', automargin: true};
     var models = finish(mtraces, ml);
     return {history: history, models: models};
   }
@@ -204,7 +270,8 @@
     if (!p) {
       msg.style.display = 'block';
       msg.textContent = id ? (id + ' is not embedded in this dashboard (top ' + D.top_n +
-        ' products by volume and the best/worst performers are). See marts.mart_forecast_wide for every product.') : '';
+        ' products by volume and every product that needs attention are). Its forecast is in the table above ' +
+        'and in marts.mart_forecast_wide.') : '';
       return false;
     }
     msg.style.display = 'none';
@@ -231,7 +298,7 @@
     input.addEventListener('keydown', function (e) { if (e.key === 'Enter') { pick(); } });
     showProduct(D.product_order[0]);
   }
-  var perf = document.getElementById('seg-performers');
+  var perf = document.getElementById('seg-attention');
   if (perf && perf.on) {
     perf.on('plotly_click', function (ev) {
       var pt = ev && ev.points && ev.points[0];

@@ -1,7 +1,7 @@
 """Accuracy of the forecasting pipeline on generated data, scored honestly (nested, out of sample).
 
-    .venv/bin/python scripts/bench_accuracy.py                      # 200 products x 4 years, seed 42
-    .venv/bin/python scripts/bench_accuracy.py --products 500 --years 5 --seed 7 --as-of-months 6
+    .venv/bin/python scripts/bench/bench_accuracy.py                      # 200 products x 4 years, seed 42
+    .venv/bin/python scripts/bench/bench_accuracy.py --products 500 --years 5 --seed 7 --as-of-months 6
 
 What it does
 ------------
@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench
+import common as bench
+import nested
 
 bench.ensure_package_importable()
 from demand_forecast.forecasting.config import ALL_MODELS  # noqa: E402
@@ -126,7 +127,7 @@ def build_snapshot(
     load: list[float],
     cache: Path,
     reuse: bool,
-) -> bench.Snapshot:
+) -> nested.Snapshot:
     """dbt-build the panel and profiles for ``as_of`` (None: the last complete month) and read them.
 
     Every snapshot is also written to ``cache`` (parquet); with ``reuse`` it is read from there.
@@ -138,7 +139,8 @@ def build_snapshot(
         if missing:
             raise SystemExit(f"--reuse-panels: {missing[0]} is missing; run once without --reuse-panels")
         frames = {key: pd.read_parquet(f) for key, f in files.items()}
-        return bench.Snapshot(pd.Timestamp(frames["batch"]["as_of_month"].iloc[0]), frames["panel"], frames["profiles"])
+        as_of = pd.Timestamp(frames["batch"]["as_of_month"].iloc[0])
+        return nested.Snapshot(as_of, frames["panel"], frames["profiles"])
     args = bench.selection_args(["int_monthly_demand", "int_series_profiles"], with_tests)
     variables = {"as_of_month": as_of.strftime("%Y-%m")} if as_of is not None else None
     stats = bench.run_dbt(paths, raw, *args, variables=variables)
@@ -150,7 +152,7 @@ def build_snapshot(
     cache.mkdir(parents=True, exist_ok=True)
     for key, f in files.items():
         frames[key].to_parquet(f, index=False)
-    return bench.Snapshot(resolved, frames["panel"], frames["profiles"])
+    return nested.Snapshot(resolved, frames["panel"], frames["profiles"])
 
 
 # --------------------------------------------------------------------------- scoring
@@ -205,8 +207,8 @@ def print_metric_tables(clean: pd.DataFrame, true: pd.DataFrame, horizon: int) -
 def print_head_to_head(scored: pd.DataFrame, chosen: str) -> list[str]:
     """Chosen forecast against every single model on the same points; returns the models it does not beat."""
     bench.section(f"{chosen} against every single model, on the points both forecast (vs cleaned demand)")
-    rows = bench.head_to_head(scored, chosen, ALL_MODELS)
-    print(bench.markdown_table(bench.head_to_head_headers(chosen), rows))
+    rows = nested.head_to_head(scored, chosen, ALL_MODELS)
+    print(bench.markdown_table(nested.head_to_head_headers(chosen), rows))
     same = [row[0] for row in rows if row[-1] == "same forecast"]
     if same:
         print(f"\n{chosen} is the forecast of {', '.join(same)} on every point they share (not counted as beaten)")
@@ -218,8 +220,8 @@ def print_target(scored: pd.DataFrame, not_beaten: dict[str, list[str]], n_boot:
     rows = []
     for chosen in DERIVED:
         for actual, label in (("actual", "cleaned"), ("actual_true", "true")):
-            pairs = bench.paired(scored, chosen, "baseline", actual)
-            w_c, w_b = bench.paired_wapes(pairs)
+            pairs = nested.paired(scored, chosen, "baseline", actual)
+            w_c, w_b = nested.paired_wapes(pairs)
             imp = 1 - w_c / w_b
             lo, hi = bootstrap_improvement(pairs, n_boot)
             beats = not not_beaten[chosen] if actual == "actual" else None
@@ -263,13 +265,13 @@ def print_per_as_of(scored: pd.DataFrame) -> None:
     for as_of, part in scored.groupby("as_of_month"):
         cells: list[object] = [pd.Timestamp(as_of).strftime("%Y-%m")]
         for chosen in DERIVED:
-            pairs = bench.paired(part, chosen, "baseline")
-            w_c, w_b = bench.paired_wapes(pairs)
+            pairs = nested.paired(part, chosen, "baseline")
+            w_c, w_b = nested.paired_wapes(pairs)
             if chosen == DERIVED[0]:
                 cells += [pairs["product_id"].nunique(), w_b]
             cells += [w_c, 100 * (1 - w_c / w_b)]
         singles = {
-            m: bench.wape_of(g["forecast"] - g["actual"], g["actual"])
+            m: nested.wape_of(g["forecast"] - g["actual"], g["actual"])
             for m, g in part[part["model_name"].isin(ALL_MODELS) & part["actual"].notna()].groupby("model_name")
             if g["product_id"].nunique() == cells[1]
         }
@@ -292,7 +294,7 @@ def print_per_as_of(scored: pd.DataFrame) -> None:
     )
 
 
-def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int) -> None:
+def print_coverage(scored: pd.DataFrame, runs: list[nested.AsOfRun], horizon: int) -> None:
     bench.section("P10-P90 coverage of the ensemble (selected by default) and the champion (target 75-85 %)")
     loo_all = sum(r.loo_coverage for r in runs)
     rows = []
@@ -337,7 +339,7 @@ def print_coverage(scored: pd.DataFrame, runs: list[bench.AsOfRun], horizon: int
     )
 
 
-def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> None:
+def print_coverage_by_class(scored: pd.DataFrame, runs: list[nested.AsOfRun]) -> None:
     """Coverage and WAPE of the ensemble per demand class (the class each product had at its as-of)."""
     bench.section("Ensemble per demand class: P10-P90 coverage and WAPE (vs cleaned demand)")
     classes = pd.concat([r.selection[["product_id", "as_of_month", "segment"]] for r in runs], ignore_index=True)
@@ -356,8 +358,8 @@ def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> 
                 g["product_id"].nunique(),
                 len(g),
                 100 * inside.mean(),
-                bench.wape_of(g["forecast"] - g["actual"], g["actual"]),
-                bench.wape_of(b["forecast"] - b["actual"], b["actual"]),
+                nested.wape_of(g["forecast"] - g["actual"], g["actual"]),
+                nested.wape_of(b["forecast"] - b["actual"], b["actual"]),
             ]
         )
     print(
@@ -367,7 +369,7 @@ def print_coverage_by_class(scored: pd.DataFrame, runs: list[bench.AsOfRun]) -> 
     )
 
 
-def print_cleaning(latest: bench.Snapshot, truth: pd.DataFrame) -> None:
+def print_cleaning(latest: nested.Snapshot, truth: pd.DataFrame) -> None:
     bench.section("Cleaning quality: monthly raw sum (units_net) and cleaned demand vs true demand")
     panel = latest.panel.copy()
     panel["month"] = pd.to_datetime(panel["month"])
@@ -434,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                 build_snapshot(paths, data / "raw", a, args.with_tests, dbt_load, cache, args.reuse_panels)
             )
         else:
-            snapshots.append(bench.truncated_snapshot(latest, a))
+            snapshots.append(nested.truncated_snapshot(latest, a))
     dbt_seconds = time.perf_counter() - t0
     print(
         f"dbt ({'build' if args.with_tests else 'run'} up to int_monthly_demand/int_series_profiles): "
@@ -447,12 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     with bench.LoadSampler() as fc_load:
-        runs = [bench.forecasts_made_at(snap, config) for snap in snapshots]
+        runs = [nested.forecasts_made_at(snap, config) for snap in snapshots]
     print(
         f"run_forecasting x {len(runs)}: {sum(r.seconds for r in runs):.1f} s (n_jobs {config.n_jobs}); "
         f"{fc_load.summary()}"
     )
-    scored = bench.attach_actuals(pd.concat([r.forecasts for r in runs], ignore_index=True), latest, truth)
+    scored = nested.attach_actuals(pd.concat([r.forecasts for r in runs], ignore_index=True), latest, truth)
     dropped = scored["actual"].isna().sum()
     if dropped:
         print(f"{dropped} forecast points without a known actual are not scored")
@@ -466,8 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{c}: {m}" for c, m in members.items())
     )
 
-    clean_table = bench.metric_table(scored, "actual")
-    true_table = bench.metric_table(scored, "actual_true")
+    clean_table = nested.metric_table(scored, "actual")
+    true_table = nested.metric_table(scored, "actual_true")
     print_metric_tables(clean_table, true_table, H)
     not_beaten = {c: print_head_to_head(scored, c) for c in DERIVED}
     print_target(scored, not_beaten, args.bootstrap)

@@ -2,10 +2,10 @@
 
 Makes its own simple synthetic panel (independent of ``demand_forecast.synthetic.datagen``)
 of N products, runs :func:`demand_forecast.forecasting.pipeline.run_forecasting` once and
-prints per-stage seconds, peak memory, series per second and a per-model,
-per-horizon WAPE / MASE table of the backtest.
+prints per-stage seconds, wall and CPU seconds, the load average while it ran, rows/s, peak
+memory, series per second and a per-model, per-horizon WAPE / MASE table of the backtest.
 
-    .venv/bin/python scripts/bench_forecast.py --products 2000 --n-jobs 2
+    .venv/bin/python scripts/bench/bench_forecast.py --products 2000 --n-jobs 2
 
 The synthetic panel: 8 product groups (own seasonal profile each) with 5
 categories, a mix of smooth (45 %), erratic (15 %), intermittent (20 %), lumpy
@@ -17,13 +17,18 @@ products start later than the first month; about 1 % of months are flagged
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as bench
+
+from demand_forecast.forecasting.config import ForecastConfig
+from demand_forecast.forecasting.pipeline import run_forecasting
 
 
 def make_panel(n_products: int, n_months: int = 60, as_of: str = "2025-12-01", seed: int = 7):
@@ -97,18 +102,6 @@ def make_panel(n_products: int, n_months: int = 60, as_of: str = "2025-12-01", s
     return panel, profiles, months[-1]
 
 
-def _cpu_seconds() -> tuple[float, float]:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
-
-
-def _peak_mb() -> tuple[float, float]:
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return self_kb / 1024.0, child_kb / 1024.0
-
-
 def accuracy_table(result) -> pd.DataFrame:
     """Pooled WAPE per model and horizon from the backtest, mean MASE from the metrics."""
     bt = result.backtest.dropna(subset=["actual"])
@@ -139,20 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-    from demand_forecast.forecasting.config import ForecastConfig
-    from demand_forecast.forecasting.pipeline import run_forecasting
-
     t0 = time.perf_counter()
     panel, profiles, as_of = make_panel(args.products, args.months, seed=args.data_seed)
     t_gen = time.perf_counter() - t0
     config = ForecastConfig(horizon=args.horizon, n_origins=args.origins, n_jobs=args.n_jobs, seed=args.seed)
-    cpu0 = _cpu_seconds()
-    t0 = time.perf_counter()
-    result = run_forecasting(panel, profiles, as_of, config)
-    total = time.perf_counter() - t0
-    cpu1 = _cpu_seconds()
-    self_mb, child_mb = _peak_mb()
+    with bench.Measured("run_forecasting", rows=len(panel)) as measured:
+        result = run_forecasting(panel, profiles, as_of, config)
 
     print(
         f"products={args.products} months={args.months} rows={len(panel)} n_jobs={args.n_jobs} "
@@ -162,12 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     print("stage seconds:")
     for k, v in result.timings.items():
         print(f"  {k:<22s}{v:8.2f}")
-    print(f"total run_forecasting: {total:.1f}s   series/s: {args.products / total:.1f}")
-    print(
-        f"cpu seconds: main process {cpu1[0] - cpu0[0]:.1f}, worker processes {cpu1[1] - cpu0[1]:.1f} "
-        f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
-    )
-    print(f"peak RSS: main {self_mb:.0f} MB, largest worker {child_mb:.0f} MB")
+    print(measured.line())
+    print(f"series/s: {args.products / measured.wall_s:.1f}")
     print(
         f"output rows: backtest={len(result.backtest)} metrics={len(result.metrics)} "
         f"forecasts={len(result.forecasts)} selection={len(result.selection)}"

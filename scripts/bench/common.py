@@ -1,17 +1,19 @@
-"""Helpers shared by the benchmark scripts (``scripts/bench_*.py``); not a benchmark itself.
+"""Helpers shared by the benchmark scripts of ``scripts/bench/``; not a benchmark itself.
 
-* :func:`run_measured` runs a command and measures wall seconds, CPU seconds, the peak resident
-  memory of its whole process tree (polled from ``/proc``), the largest single process
-  (``os.wait4`` rusage) and the load average while it ran.
-* :func:`generate_dataset`, :func:`dbt_env`, :func:`dbt_command` run the generator and dbt the
-  way the project does, with every output (warehouse, target, logs, exports) under a work folder
-  chosen by the caller -- never the repository's ``warehouse/`` or ``target/``.
-* :func:`read_frames` reads tables of that warehouse, :func:`node_timings` reads
-  ``run_results.json`` + ``manifest.json`` into one row per dbt node with its stage
-  (:func:`attributed_wall`, :func:`stage_peak_memory` and :func:`running_at` use it).
-* Nested evaluation (bench_accuracy, bench_tourism): :func:`forecasts_made_at` runs
-  ``run_forecasting`` at an as-of month, :func:`attach_actuals` adds the later actuals,
-  :func:`metric_table`, :func:`paired` and :func:`head_to_head` score them.
+What the package already owns is imported from it (dbt's run results from
+``demand_forecast.ops.dbt_results``, the forecast settings through ``demand_forecast.dbt_bridge``,
+the batch and the importer through the ``demand-forecast`` command); what is here measures:
+
+* :func:`run_measured` runs a command and measures wall seconds, CPU seconds of the command and every
+  descendant it waited for, the peak resident memory of its whole process tree (polled from
+  ``/proc``), the largest single process (``os.wait4`` rusage) and the load average while it ran;
+  :class:`Measured` does the same for code run in this process (its worker processes included).
+* :func:`project_env` is the environment the Makefile gives a run (single-threaded numeric
+  libraries, no telemetry) with the warehouse, raw data, exports, logs and reports of the run
+  redirected to a benchmark folder, so a benchmark never touches the user's warehouse.
+* :func:`generate_dataset`, :func:`run_dbt` run the generator and dbt into such a folder;
+  :func:`node_timings` adds the stage and the start/end times of each dbt node to the package's
+  reading of ``run_results.json`` (:func:`attributed_wall`, :func:`stage_peak_memory`).
 * :func:`markdown_table` prints plain-text tables that paste into markdown.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -28,10 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-REPO_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = Path(__file__).resolve().parents[2]
 SRC_DIR = REPO_DIR / "src"
 BIN_DIR = Path(sys.executable).parent
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -42,6 +44,9 @@ def ensure_package_importable() -> None:
     if str(SRC_DIR) not in sys.path:
         sys.path.insert(0, str(SRC_DIR))
 
+
+ensure_package_importable()
+from demand_forecast.ops.dbt_results import load_run_results  # noqa: E402
 
 # --------------------------------------------------------------------------- load and processes
 
@@ -206,6 +211,11 @@ def run_measured(
     )
 
 
+def dir_size(path: Path) -> int:
+    """Bytes of every file below ``path``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def tail(path: Path, lines: int = 30) -> str:
     """Last lines of a text file (for error reports)."""
     try:
@@ -213,6 +223,57 @@ def tail(path: Path, lines: int = 30) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+class Measured:
+    """Wall and CPU seconds, load average and peak memory of the code run inside the ``with`` block.
+
+    CPU seconds are those of this process plus its finished child processes (worker pools that
+    were shut down); peak memory is this process's and the largest finished child's ``ru_maxrss``.
+    ``rows`` (set by the caller) gives rows per second in :meth:`line`.
+    """
+
+    def __init__(self, label: str, rows: int | None = None) -> None:
+        self.label = label
+        self.rows = rows
+        self._load = LoadSampler()
+
+    @staticmethod
+    def _cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def __enter__(self) -> Measured:
+        self._cpu0 = self._cpu()
+        self._t0 = time.perf_counter()
+        self._load.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._load.__exit__(*exc)
+        self.wall_s = time.perf_counter() - self._t0
+        self.cpu_s = self._cpu() - self._cpu0
+        self.self_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.child_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    def line(self) -> str:
+        """``label: 12.3 s wall, 20.1 CPU-s (1.63 cores busy), 4,000 rows/s, peak ...; load ...``."""
+        rate = f", {self.rows / self.wall_s:,.0f} rows/s" if self.rows and self.wall_s > 0 else ""
+        return (
+            f"{self.label}: {self.wall_s:.1f} s wall, {self.cpu_s:.1f} CPU-s "
+            f"({self.cpu_s / self.wall_s:.2f} cores busy){rate}; peak memory {self.self_peak_mb:,.0f} MB "
+            f"(this process), {self.child_peak_mb:,.0f} MB (largest worker); {self._load.summary()}"
+        )
+
+
+def stats_line(label: str, stats: RunStats, rows: int | None = None) -> str:
+    """One line with every figure of a :func:`run_measured` command."""
+    rate = f", {rows / stats.wall_s:,.0f} rows/s" if rows and stats.wall_s > 0 else ""
+    return (
+        f"{label}: {stats.wall_s:.1f} s wall, {stats.cpu_s:.1f} CPU-s{rate}; peak memory "
+        f"{stats.peak_tree_mb:,.0f} MB (process tree), {stats.max_process_mb:,.0f} MB (largest process); "
+        f"{stats.load_summary()}"
+    )
 
 
 # --------------------------------------------------------------------------- generator and dbt
@@ -283,27 +344,55 @@ class DbtPaths:
                 Path(f"{self.database}{suffix}").unlink(missing_ok=True)
 
 
-def dbt_env(paths: DbtPaths, raw_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a dbt run: the project's profile, our warehouse, raw folder and exports."""
-    env = dict(os.environ)
+# As the Makefile: parallelism comes from the worker processes, numeric libraries stay single-threaded.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def single_threaded_env() -> dict[str, str]:
+    """This process's environment with the numeric libraries single-threaded."""
+    return {**os.environ, **SINGLE_THREADED}
+
+
+def project_env(
+    *,
+    database: Path,
+    raw_dir: Path,
+    exports: Path,
+    logs: Path | None = None,
+    reports: Path | None = None,
+    project_dir: Path = REPO_DIR,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment of a dbt build or a batch run whose every output goes to the given folders.
+
+    ``DEMAND_ALERT_*`` variables are dropped: a benchmark never sends the batch's alerts.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEMAND_ALERT_")}
+    env.update(SINGLE_THREADED)
     env.update(
         {
-            "DBT_PROFILES_DIR": str(REPO_DIR / "profiles"),
+            "DEMAND_PROJECT_DIR": str(project_dir),
+            "DBT_PROFILES_DIR": str(project_dir / "profiles"),
             "DBT_PACKAGES_FOLDER": str(REPO_DIR / "dbt_packages"),
-            "DEMAND_DUCKDB_PATH": str(paths.database),
+            "DEMAND_DUCKDB_PATH": str(database),
             "DEMAND_RAW_DIR": str(raw_dir),
-            "DEMAND_EXPORT_DIR": str(paths.exports),
+            "DEMAND_EXPORT_DIR": str(exports),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
-            # as the Makefile: parallelism comes from the worker processes, numeric libraries single-threaded
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])),
         }
     )
+    if logs is not None:
+        env["DEMAND_LOG_DIR"] = str(logs)
+    if reports is not None:
+        env["DEMAND_REPORTS_DIR"] = str(reports)
     env.update(extra or {})
     return env
+
+
+def dbt_env(paths: DbtPaths, raw_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:func:`project_env` for a dbt run writing under ``paths``."""
+    return project_env(database=paths.database, raw_dir=raw_dir, exports=paths.exports, extra=extra)
 
 
 def dbt_command(paths: DbtPaths, *args: str, variables: Mapping[str, object] | None = None) -> list[str]:
@@ -341,18 +430,10 @@ def run_dbt(
         output=paths.output,
     )
     if check and not stats.ok:
-        failing = (
-            [
-                f"{n.resource_type} {n.name}: {n.status}"
-                for n in node_timings(paths.target).itertuples()
-                if n.status in ("error", "fail", "runtime error")
-            ]
-            if (paths.target / "run_results.json").exists()
-            else []
-        )
+        results = load_run_results(paths.target / "run_results.json")
         raise SystemExit(
             f"dbt {' '.join(args)} failed (exit {stats.returncode}); see {paths.output}\n"
-            + "\n".join(failing[:20])
+            + (results.failure_message(max_nodes=20) if results else "")
             + "\n"
             + tail(paths.output, 20)
         )
@@ -404,152 +485,6 @@ def read_frames(database: Path, queries: Mapping[str, str]) -> dict[str, pd.Data
 
     with duckdb.connect(str(database), read_only=True) as connection:
         return {name: connection.execute(sql).fetchdf() for name, sql in queries.items()}
-
-
-# --------------------------------------------------------------------------- nested (out-of-sample) evaluation
-
-
-@dataclass
-class Snapshot:
-    """What the pipeline saw at one as-of month: ``int_monthly_demand`` and ``int_series_profiles``."""
-
-    as_of: pd.Timestamp
-    panel: pd.DataFrame
-    profiles: pd.DataFrame
-
-
-def truncated_snapshot(latest: Snapshot, as_of: pd.Timestamp) -> Snapshot:
-    """The latest panel cut at ``as_of`` (profiles kept: they only feed classes and discontinuation).
-
-    Cheaper than a dbt build per as-of month, but the cleaning of months <= as_of may then have used
-    lines loaded later.
-    """
-    panel = latest.panel[pd.to_datetime(latest.panel["month"]) <= as_of]
-    return Snapshot(as_of, panel.reset_index(drop=True), latest.profiles)
-
-
-@dataclass
-class AsOfRun:
-    """One forecasting run at an as-of month."""
-
-    forecasts: pd.DataFrame  # long: product, forecast_month, horizon, model, forecast, p10, p90, mase_scale
-    selection: pd.DataFrame  # result.selection (+ as_of_month)
-    loo_coverage: pd.DataFrame  # per (champion|ensemble, horizon): backtest points inside the LOO band (hit) and n
-    seconds: float
-
-
-def forecasts_made_at(snap: Snapshot, config) -> AsOfRun:
-    """``run_forecasting`` at ``snap.as_of``: every model's forecasts for the next months (long).
-
-    Champion and ensemble are chosen inside the run from backtest origins <= as_of only. Each
-    row gets the product's MASE scale (in-sample seasonal-naive MAE up to as_of).
-    """
-    ensure_package_importable()
-    import numpy as np
-
-    from demand_forecast.forecasting.features import build_panel_arrays
-    from demand_forecast.forecasting.metrics import mase_scale_at
-    from demand_forecast.forecasting.pipeline import run_forecasting
-
-    t0 = time.perf_counter()
-    result = run_forecasting(snap.panel, snap.profiles, snap.as_of, config)
-    seconds = time.perf_counter() - t0
-    fc = result.forecasts.rename(columns={"forecast_p50": "forecast", "forecast_p10": "p10", "forecast_p90": "p90"})
-    fc = fc[["product_id", "as_of_month", "forecast_month", "horizon", "model_name", "forecast", "p10", "p90"]].copy()
-    arrays = build_panel_arrays(snap.panel, snap.as_of, snap.profiles)
-    scale = pd.Series(mase_scale_at(arrays, arrays.n_months - 1, config.season_length), index=arrays.product_ids)
-    fc["mase_scale"] = fc["product_id"].map(scale).to_numpy(np.float64)
-    met = result.metrics
-    loo = met[met["model_name"].isin(["champion", "ensemble"]) & (met["horizon"] > 0) & met["coverage_80"].notna()]
-    loo_cov = loo.assign(hit=loo["coverage_80"] * loo["n"]).groupby(["model_name", "horizon"])[["hit", "n"]].sum()
-    return AsOfRun(fc, result.selection.assign(as_of_month=snap.as_of), loo_cov, seconds)
-
-
-def attach_actuals(fc: pd.DataFrame, latest: Snapshot, truth: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Add ``actual`` (the demand of the latest panel) and, given a truth, ``actual_true``.
-
-    A month after a product's last panel (or truth) month is a month without demand: 0. A product
-    unknown to the latest panel (or the truth) gets no actual and is not scored.
-    """
-    out = fc.copy()
-    out["forecast_month"] = pd.to_datetime(out["forecast_month"])
-    sources = [("actual", latest.panel, "demand")]
-    if truth is not None:
-        sources.append(("actual_true", truth, "true_demand"))
-    for column, frame, value in sources:
-        ref = frame[["product_id", "month", value]].copy()
-        ref["month"] = pd.to_datetime(ref["month"])
-        last = ref.groupby("product_id")["month"].max()
-        out = out.merge(
-            ref.rename(columns={"month": "forecast_month", value: column}),
-            on=["product_id", "forecast_month"],
-            how="left",
-        )
-        ended = out[column].isna() & (out["forecast_month"] > out["product_id"].map(last))
-        out.loc[ended, column] = 0.0
-    return out
-
-
-def metric_table(scored: pd.DataFrame, actual: str = "actual") -> pd.DataFrame:
-    """``demand_forecast.forecasting.metrics.summarise`` per model and horizon (horizon 0 = all horizons pooled)."""
-    ensure_package_importable()
-    from demand_forecast.forecasting.metrics import summarise
-
-    frame = scored.drop(columns=["actual"]).rename(columns={actual: "actual"}) if actual != "actual" else scored
-    frame = frame[frame["actual"].notna()]
-    per_h = summarise(frame, ["model_name", "horizon"], lower="p10", upper="p90")
-    pooled = summarise(frame, ["model_name"], lower="p10", upper="p90").assign(horizon=0)
-    return pd.concat([per_h, pooled[per_h.columns]], ignore_index=True).set_index(["model_name", "horizon"])
-
-
-def paired(scored: pd.DataFrame, model: str, other: str, actual: str = "actual") -> pd.DataFrame:
-    """Points where both ``model`` (``forecast``) and ``other`` (``forecast_other``) forecast and ``y`` is known."""
-    keys = ["as_of_month", "product_id", "horizon"]
-    a = scored.loc[scored["model_name"] == model, keys + ["forecast", actual]]
-    b = scored.loc[scored["model_name"] == other, keys + ["forecast"]]
-    both = a.merge(b, on=keys, suffixes=("", "_other")).dropna(subset=["forecast", "forecast_other", actual])
-    return both.rename(columns={actual: "y"})
-
-
-def wape_of(errors: pd.Series, y: pd.Series) -> float:
-    denom = y.abs().sum()
-    return float(errors.abs().sum() / denom) if denom > 0 else float("nan")
-
-
-def paired_wapes(pairs: pd.DataFrame) -> tuple[float, float]:
-    """(WAPE of ``forecast``, WAPE of ``forecast_other``) on the same points."""
-    return wape_of(pairs["forecast"] - pairs["y"], pairs["y"]), wape_of(
-        pairs["forecast_other"] - pairs["y"], pairs["y"]
-    )
-
-
-def head_to_head_headers(chosen: str) -> list[str]:
-    return ["model", "points", "products", "WAPE model", f"WAPE {chosen}", f"{chosen} lower by %", f"{chosen} lower"]
-
-
-def head_to_head(scored: pd.DataFrame, chosen: str, models: Iterable[str], actual: str = "actual") -> list[list]:
-    """``chosen`` against each of ``models`` on the points both forecast (see :func:`head_to_head_headers`)."""
-    rows = []
-    for m in models:
-        pairs = paired(scored, chosen, m, actual)
-        if pairs.empty:
-            continue
-        w_chosen, w_model = paired_wapes(pairs)
-        # where the chosen forecast *is* that model on every shared point (e.g. cold start for new
-        # products), the comparison says so instead of yes/no
-        same = bool(np.allclose(pairs["forecast"].to_numpy(float), pairs["forecast_other"].to_numpy(float)))
-        rows.append(
-            [
-                m,
-                len(pairs),
-                pairs["product_id"].nunique(),
-                w_model,
-                w_chosen,
-                100 * (1 - w_chosen / w_model) if w_model else float("nan"),
-                "same forecast" if same else w_chosen < w_model,
-            ]
-        )
-    return rows
 
 
 # --------------------------------------------------------------------------- dbt artefacts

@@ -1,29 +1,25 @@
 """Benchmark the synthetic data generator at full size (not part of the test suite).
 
-    python scripts/bench_generate.py                       # 30,000 products x 5 years into a temp folder
-    python scripts/bench_generate.py --out /tmp/big --keep --workers 2
+    python scripts/bench/bench_generate.py                       # 30,000 products x 5 years into a temp folder
+    python scripts/bench/bench_generate.py --out /tmp/big --keep --workers 2
 
-Prints wall seconds, rows written (sales lines, stock snapshots, total), rows per second, CPU
-seconds of all processes (useful when the machine is shared), peak resident memory (ru_maxrss of
-this process and of the largest worker process) and size on disk.
+Prints rows written (sales lines, stock snapshots, total), wall seconds, CPU seconds of all
+processes, the load average while it ran (the machine is shared), rows per second, peak resident
+memory (ru_maxrss of this process and of the largest worker process) and size on disk.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as bench
+
 from demand_forecast.synthetic.datagen import generate
-
-
-def _dir_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,38 +37,27 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_generate_"))
     try:
-        t0 = time.perf_counter()
-        manifest = generate(
-            out,
-            args.products,
-            args.years,
-            args.end_date,
-            args.seed,
-            args.fmt,
-            args.chunk_size,
-            args.workers,
-            progress=True,
-        )
-        wall = time.perf_counter() - t0
+        with bench.Measured("generate") as measured:
+            manifest = generate(
+                out,
+                args.products,
+                args.years,
+                args.end_date,
+                args.seed,
+                args.fmt,
+                args.chunk_size,
+                args.workers,
+                progress=True,
+            )
         rows = manifest["rows"]
         total = rows["sales_lines"] + rows["stock_snapshots"] + rows["products"]
-        # ru_maxrss is in kilobytes on Linux; RUSAGE_CHILDREN reports the largest finished worker.
-        me = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self_mb = me.ru_maxrss / 1024
-        child_mb = kids.ru_maxrss / 1024
-        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-        load = os.getloadavg()[0]
-        size_mb = _dir_size(out) / 1024**2
+        measured.rows = total
+        size_mb = bench.dir_size(out) / 1024**2
         print(f"products x years        : {args.products:,} x {args.years} ({args.fmt})")
-        print(f"wall seconds            : {wall:.1f}")
         print(f"sales lines written     : {rows['sales_lines']:,}")
         print(f"stock snapshots written : {rows['stock_snapshots']:,}")
         print(f"rows written (all raw)  : {total:,}")
-        print(f"rows per second         : {total / wall:,.0f}")
-        print(f"cpu seconds (all procs) : {cpu:.1f} (load average at the end: {load:.1f})")
-        print(f"peak RSS main process   : {self_mb:,.0f} MB")
-        print(f"peak RSS worker process : {child_mb:,.0f} MB (each of the workers stays below this)")
+        print(measured.line())
         print(f"output size on disk     : {size_mb:,.0f} MB")
     finally:
         if args.out is None and not args.keep:

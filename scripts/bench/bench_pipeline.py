@@ -1,8 +1,8 @@
 """Speed and memory of the whole pipeline (dbt build) at scale.
 
-    .venv/bin/python scripts/bench_pipeline.py                          # 30,000 products x 5 years
-    .venv/bin/python scripts/bench_pipeline.py --products 5000 --years 5
-    .venv/bin/python scripts/bench_pipeline.py --reuse-data --without-elementary   # second run, no Elementary
+    .venv/bin/python scripts/bench/bench_pipeline.py                          # 30,000 products x 5 years
+    .venv/bin/python scripts/bench/bench_pipeline.py --products 5000 --years 5
+    .venv/bin/python scripts/bench/bench_pipeline.py --reuse-data --without-elementary   # second run, no Elementary
 
 What it measures
 ----------------
@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _bench_common as bench
+import common as bench
 
 TARGET_SECONDS = 15 * 60
 TARGET_MEMORY_MB = 8 * 1024
