@@ -3,7 +3,7 @@
     is created by the batch (and by `make`), and var export_marts: false switches the export off. -#}
 {% macro export_parquet() %}
     {%- if var('export_marts', true) -%}
-        {%- set export_dir = env_var('DEMAND_EXPORT_DIR', 'exports') -%}
+        {%- set export_dir = env_var('DEMAND_EXPORT_DIR', 'exports') | replace("'", "''") -%}
         copy (select * from {{ this }}) to '{{ export_dir }}/{{ this.identifier }}.parquet' (format parquet)
     {%- endif -%}
 {% endmacro %}

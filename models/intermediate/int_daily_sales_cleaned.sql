@@ -13,10 +13,17 @@
 -- It is capped at the threshold; the original stays beside the capped value.
 -- The window counts days with sales rather than calendar days: for a daily seller it spans about
 -- the same stretch, and a slow mover still gets enough observations to have a level at all.
+-- A product whose lines are monthly totals (products.sales_grain = 'month', written by the importer
+-- for monthly data) has one row per month here; its window is `outlier_window_months` months and it
+-- needs `outlier_min_months` of them (a full seasonal cycle, so a first seasonal peak is not capped).
 -- Speed: a rolling median over every day is the costly part at scale (tens of millions of days),
 -- so one cheap window pass (count, max) finds the few candidate days that pass the first three
 -- tests, and the median and MAD are computed for those alone, from their windows joined back.
 -- rolling_median, rolling_mad and outlier_threshold are therefore null on every other day.
+{%- set outlier_windows = {
+    'day': {'rows': var('outlier_window_days'), 'min_rows': var('outlier_min_observations')},
+    'month': {'rows': var('outlier_window_months'), 'min_rows': var('outlier_min_months')},
+} %}
 with
 
 validated as (
@@ -25,15 +32,15 @@ validated as (
 
 ),
 
-batch as (
+snapshots as (
 
-    select * from {{ ref('int_batch_parameters') }}
+    select * from {{ ref('int_stock_snapshots_validated') }}
 
 ),
 
-snapshots as (
+products as (
 
-    select * from {{ ref('stg_raw__stock_snapshots') }}
+    select * from {{ ref('int_products_as_of') }}
 
 ),
 
@@ -53,20 +60,41 @@ daily as (
 
 ),
 
--- one cheap window pass: position, size and largest day of each day's trailing window
-trailing_stats as (
+-- the grain the product's lines arrive in: a row here is a day, or a month's total for an import
+-- of monthly totals, and the window is counted in rows of that grain
+daily_with_grain as (
 
     select
         daily.*,
-        row_number() over trailing_window as day_index,
-        max(daily.units_net) over trailing_window as window_max_units,
-        count(*) over trailing_window as window_sale_days
+        coalesce(products.sales_grain, 'day') as sales_grain
     from daily
-    window trailing_window as (
-        partition by daily.product_id
-        order by daily.sale_date
-        rows between {{ var('outlier_window_days') }} preceding and 1 preceding
-    )
+    left join products
+        on daily.product_id = products.product_id
+
+),
+
+-- one cheap window pass: position, size and largest day of each day's trailing window
+trailing_stats as (
+    {%- for grain, window in outlier_windows.items() %}
+
+        select
+            daily_with_grain.*,
+            row_number() over trailing_window as day_index,
+            max(daily_with_grain.units_net) over trailing_window as window_max_units,
+            count(*) over trailing_window as window_sale_days
+        from daily_with_grain
+        where daily_with_grain.sales_grain = '{{ grain }}'
+        window
+            trailing_window as (
+                partition by daily_with_grain.product_id
+                order by daily_with_grain.sale_date
+                rows between {{ window.rows }} preceding and 1 preceding
+            )
+        {%- if not loop.last %}
+
+            union all
+        {%- endif %}
+    {%- endfor %}
 
 ),
 
@@ -75,11 +103,20 @@ candidates as (
     select
         trailing_stats.product_id,
         trailing_stats.sale_date,
-        trailing_stats.day_index
+        trailing_stats.day_index,
+        case trailing_stats.sales_grain
+            {%- for grain, window in outlier_windows.items() %}
+                when '{{ grain }}' then {{ window.rows }}
+            {%- endfor %}
+        end as window_rows
     from trailing_stats
     where
         trailing_stats.units_net >= {{ var('outlier_min_units') }}
-        and trailing_stats.window_sale_days >= {{ var('outlier_min_observations') }}
+        and trailing_stats.window_sale_days >= case trailing_stats.sales_grain
+            {%- for grain, window in outlier_windows.items() %}
+                when '{{ grain }}' then {{ window.min_rows }}
+            {%- endfor %}
+        end
         and trailing_stats.units_net > {{ var('outlier_window_max_multiple') }} * trailing_stats.window_max_units
 
 ),
@@ -96,7 +133,7 @@ candidate_windows as (
         on
             candidates.product_id = window_days.product_id
             and window_days.day_index
-            between candidates.day_index - {{ var('outlier_window_days') }} and candidates.day_index - 1
+            between candidates.day_index - candidates.window_rows and candidates.day_index - 1
 
 ),
 
@@ -144,18 +181,14 @@ flagged as (
 
 ),
 
--- days a product was out of stock at the end of the day (known at the as-of)
+-- days a product was out of stock at the end of the day (accepted snapshots known at the as-of)
 stockout_days as (
 
     select distinct
         snapshots.product_id,
         snapshots.snapshot_date
     from snapshots
-    cross join batch
-    where
-        snapshots.on_hand_qty <= 0
-        and snapshots.snapshot_date <= batch.as_of_month_end
-        and coalesce(snapshots.loaded_at, cast(snapshots.snapshot_date as timestamp)) <= batch.load_cutoff_ts
+    where snapshots.reject_reason is null and snapshots.is_out_of_stock
 
 ),
 

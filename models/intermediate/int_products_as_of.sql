@@ -39,6 +39,7 @@ final as (
             when latest.discontinued_date <= batch.as_of_month_end then latest.discontinued_date
         end as discontinued_date,
         latest.list_price,
+        latest.sales_grain,
         latest.loaded_at
     from latest
     cross join batch

@@ -7,9 +7,14 @@
 --   bad_date         sale date not YYYY-MM-DD, or before the var min_sale_date
 --   future_date      sale date after the day the line was loaded
 --   bad_quantity     quantity not an integer
---   absurd_quantity  |quantity| above the var max_line_quantity
---   bad_price        unit price not a finite number, negative, or above the var max_unit_price
+--   absurd_quantity  |quantity| above absurd_quantity_multiple x the product's robust level (the
+--                    median |quantity| of its lines in scope), or above the ceiling max_line_quantity
+--   bad_price        unit price not a finite number, negative, above absurd_price_multiple x the
+--                    product's median positive price, or above the ceiling max_unit_price
 --   zero_quantity    quantity 0: nothing sold, nothing returned
+-- Absurd is relative to the product itself, so no unit of measure or currency is assumed: a line is
+-- compared with the product's other lines, which arrive in the same grain (daily lines, or the
+-- monthly totals an import writes). The ceilings only catch values no real data holds (10^9).
 -- Lines loaded after the load cut-off, or sold after the as-of month end, are not here at all: they
 -- belong to a later batch (mart_quarantine_summary counts them as not_yet_in_scope).
 with
@@ -46,6 +51,20 @@ in_scope as (
     from sales_lines
     cross join batch
     where {{ sales_line_in_scope('sales_lines', 'batch') }}
+
+),
+
+-- the robust level of each product: the median of its lines (one absurd line cannot move it)
+product_levels as (
+
+    select
+        in_scope.product_id,
+        median(abs(in_scope.quantity)) filter (where in_scope.quantity != 0) as median_abs_quantity,
+        median(in_scope.unit_price) filter (where in_scope.unit_price > 0 and isfinite(in_scope.unit_price))
+            as median_unit_price
+    from in_scope
+    where in_scope.product_id is not null
+    group by in_scope.product_id
 
 ),
 
@@ -127,12 +146,16 @@ validated as (
                 then 'bad_date'
             when numbered.sale_date > cast(numbered.loaded_at as date) then 'future_date'
             when numbered.quantity is null then 'bad_quantity'
-            when abs(numbered.quantity) > {{ var('max_line_quantity') }} then 'absurd_quantity'
+            when
+                abs(numbered.quantity) > {{ var('max_line_quantity') }}
+                or abs(numbered.quantity) > {{ var('absurd_quantity_multiple') }} * product_levels.median_abs_quantity
+                then 'absurd_quantity'
             when
                 numbered.unit_price is null
                 or not isfinite(numbered.unit_price)
                 or numbered.unit_price < 0
                 or numbered.unit_price > {{ var('max_unit_price') }}
+                or numbered.unit_price > {{ var('absurd_price_multiple') }} * product_levels.median_unit_price
                 then 'bad_price'
             when numbered.quantity = 0 then 'zero_quantity'
         end as reject_reason,
@@ -142,6 +165,8 @@ validated as (
     cross join batch
     left join products
         on numbered.product_id = products.product_id
+    left join product_levels
+        on numbered.product_id = product_levels.product_id
 
 )
 

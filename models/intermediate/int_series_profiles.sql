@@ -1,8 +1,10 @@
 -- One row per product of the panel: history length, demand pattern and lifecycle at the as-of.
 -- demand_class follows Syntetos-Boylan on the training months (exclude_from_training is false):
 --     ADI = training months / months with demand > 0, CV2 = (stddev / mean)^2 of non-zero demand
---     smooth: ADI < 1.32 and CV2 < 0.49   erratic: ADI < 1.32 and CV2 >= 0.49
---     intermittent: ADI >= 1.32 and CV2 < 0.49   lumpy: ADI >= 1.32 and CV2 >= 0.49
+--     smooth: ADI < adi_cutoff and CV2 < cv2_cutoff   erratic: ADI < adi_cutoff and CV2 >= cv2_cutoff
+--     intermittent: ADI >= adi_cutoff and CV2 < cv2_cutoff   lumpy: ADI >= adi_cutoff and CV2 >= cv2_cutoff
+-- The cut-offs (1.32 and 0.49 by default) are vars, which the forecasting package receives too
+-- (demand_forecast.forecasting.features.demand_class_at classifies at every backtest origin).
 -- A product with fewer than `min_history_months` panel months is `new`; one without any
 -- non-zero demand (ADI and CV2 undefined) is `intermittent`.
 with
@@ -87,10 +89,12 @@ final as (
         cast(
             case
                 when measures.history_months < {{ var('min_history_months') }} then 'new'
-                when coalesce(measures.adi, cast('infinity' as double)) < 1.32 and coalesce(measures.cv2, 0) < 0.49
+                when
+                    coalesce(measures.adi, cast('infinity' as double)) < {{ var('adi_cutoff') }}
+                    and coalesce(measures.cv2, 0) < {{ var('cv2_cutoff') }}
                     then 'smooth'
-                when coalesce(measures.adi, cast('infinity' as double)) < 1.32 then 'erratic'
-                when coalesce(measures.cv2, 0) < 0.49 then 'intermittent'
+                when coalesce(measures.adi, cast('infinity' as double)) < {{ var('adi_cutoff') }} then 'erratic'
+                when coalesce(measures.cv2, 0) < {{ var('cv2_cutoff') }} then 'intermittent'
                 else 'lumpy'
             end as varchar
         ) as demand_class,

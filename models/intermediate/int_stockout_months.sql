@@ -1,18 +1,14 @@
--- One row per product and month with stock snapshots known at the as-of: how many days the
--- product was out of stock (end-of-day on-hand 0) while it could sell, and whether that share of
--- its selling days is above `stockout_month_threshold`. Days without a snapshot, and products
--- without any, count as in stock.
+-- One row per product and month with accepted stock snapshots known at the as-of
+-- (int_stock_snapshots_validated): how many days the product was out of stock (end-of-day on-hand
+-- 0) while it could sell, and whether that share of its selling days is above
+-- `stockout_month_threshold`. Days without an accepted snapshot (none, or a quarantined one such as
+-- a negative on-hand), and products without any, count as in stock.
 with
 
 snapshots as (
 
-    select * from {{ ref('stg_raw__stock_snapshots') }}
-
-),
-
-batch as (
-
-    select * from {{ ref('int_batch_parameters') }}
+    select * from {{ ref('int_stock_snapshots_validated') }}
+    where reject_reason is null
 
 ),
 
@@ -32,19 +28,15 @@ monthly as (
         bit_count(bit_or(cast(1 as bigint) << day(snapshots.snapshot_date))) as snapshot_days,
         coalesce(
             bit_count(
-                bit_or(cast(1 as bigint) << day(snapshots.snapshot_date)) filter (where snapshots.on_hand_qty <= 0)
+                bit_or(cast(1 as bigint) << day(snapshots.snapshot_date)) filter (where snapshots.is_out_of_stock)
             ),
             0
         ) as stockout_days
     from snapshots
-    cross join batch
     inner join products
         on snapshots.product_id = products.product_id
     where
-        snapshots.snapshot_date <= batch.as_of_month_end
-        -- a snapshot without a load time counts as loaded on its day
-        and coalesce(snapshots.loaded_at, cast(snapshots.snapshot_date as timestamp)) <= batch.load_cutoff_ts
-        and snapshots.snapshot_date >= coalesce(products.launch_date, snapshots.snapshot_date)
+        snapshots.snapshot_date >= coalesce(products.launch_date, snapshots.snapshot_date)
         and snapshots.snapshot_date <= coalesce(products.discontinued_date, snapshots.snapshot_date)
     group by snapshots.product_id, cast(date_trunc('month', snapshots.snapshot_date) as date)
 

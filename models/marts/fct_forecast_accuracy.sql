@@ -11,7 +11,8 @@ panel as (
         product_id,
         month,
         demand,
-        units_net
+        units_net,
+        exclude_from_training
     from {{ ref('int_monthly_demand') }}
 ),
 
@@ -25,15 +26,27 @@ profiles as (
     from {{ ref('int_series_profiles') }}
 ),
 
--- MASE denominator: the in-sample MAE of the seasonal naive forecast (lag 12) over the history
--- known at each forecast's as-of month; lag 1 where there is no full year yet.
+-- MASE denominator, the rule of demand_forecast.forecasting.metrics.mase_scale_at (the backtest's
+-- MASE): the in-sample MAE of the seasonal naive forecast (lag 12) over the training months known at
+-- each forecast's as-of month, when the product has more than 12 months of history there and that
+-- MAE is positive; else the MAE of the naive forecast (lag 1); null when that is 0 or undefined.
+-- Months excluded from training count as unknown. The panel has one row per month, so a lag of
+-- k rows is k months.
+training_demand as (
+    select
+        product_id,
+        month,
+        case when not exclude_from_training then demand end as demand
+    from panel
+),
+
 seasonal_differences as (
     select
         product_id,
         month,
         abs(demand - lag(demand, 12) over by_product) as abs_difference_12,
         abs(demand - lag(demand, 1) over by_product) as abs_difference_1
-    from panel
+    from training_demand
     window by_product as (partition by product_id order by month)
 ),
 
@@ -41,15 +54,28 @@ as_of_months as (
     select distinct as_of_month from forecasts
 ),
 
-mase_scales as (
+naive_errors as (
     select
         differences.product_id,
         as_of_months.as_of_month,
-        coalesce(avg(differences.abs_difference_12), avg(differences.abs_difference_1)) as mase_scale
+        count(*) as history_months,
+        avg(differences.abs_difference_12) as seasonal_naive_mae,
+        avg(differences.abs_difference_1) as naive_mae
     from seasonal_differences as differences
     inner join as_of_months
         on differences.month <= as_of_months.as_of_month
     group by all
+),
+
+mase_scales as (
+    select
+        product_id,
+        as_of_month,
+        case
+            when history_months > 12 and seasonal_naive_mae > 0 then seasonal_naive_mae
+            else nullif(naive_mae, 0)
+        end as mase_scale
+    from naive_errors
 ),
 
 joined as (
@@ -76,7 +102,7 @@ joined as (
         forecasts.forecast_p50 - panel.demand as error,
         abs(forecasts.forecast_p50 - panel.demand) as abs_error,
         mase_scales.mase_scale,
-        abs(forecasts.forecast_p50 - panel.demand) / nullif(mase_scales.mase_scale, 0) as scaled_abs_error,
+        abs(forecasts.forecast_p50 - panel.demand) / mase_scales.mase_scale as scaled_abs_error,
         panel.demand between forecasts.forecast_p10 and forecasts.forecast_p90 as is_within_p10_p90
     from forecasts
     inner join panel

@@ -22,7 +22,7 @@ pivoted as (
         any_value(model_name) as selected_model,
         any_value(selection_reason) as selection_reason,
         any_value(run_id) as run_id,
-        {%- for h in range(1, var('forecast_horizon') + 1) %}
+        {%- for h in range(1, var('horizon') + 1) %}
             -- units rounded to 0.1 for people; fct_forecasts keeps full precision
             cast(max(forecast_month) filter (where horizon = {{ h }}) as date) as month_{{ h }},
             round(max(forecast_p10) filter (where horizon = {{ h }}), 1) as month_{{ h }}_p10,

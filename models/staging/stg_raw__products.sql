@@ -2,9 +2,19 @@
 -- picks the row in force).
 with
 
-source as (
+source_files as (
 
     select * from {{ source('raw', 'products') }}
+
+),
+
+-- sales_grain is optional in the raw contract: files without it read as grain 'day'
+source as (
+
+    select * from source_files
+    union all by name
+    select cast(null as varchar) as sales_grain
+    where false
 
 ),
 
@@ -25,7 +35,10 @@ renamed as (
         try_cast(source.loaded_at as timestamp) as loaded_at,
 
         -- numerics
-        try_cast(source.list_price as double) as list_price
+        try_cast(source.list_price as double) as list_price,
+
+        -- how the product's sales lines arrive: day (a sale on its date) or month (a month's total)
+        coalesce(nullif(lower(trim(cast(source.sales_grain as varchar))), ''), 'day') as sales_grain
 
     from source
 

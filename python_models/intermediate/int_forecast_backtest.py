@@ -1,16 +1,7 @@
 """Rolling-origin backtest: every model's forecasts at each cutoff before the as-of month."""
 
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
-
-SCHEMA = {
-    "product_id": "str",
-    "model_name": "str",
-    "cutoff_month": "date",
-    "horizon": "int",
-    "forecast_month": "date",
-    "forecast": "float",
-    "actual": "float",
-}
+from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
@@ -22,4 +13,4 @@ def model(dbt, session):
         dbt.config.get("forecast_settings"),
     )
     result = shared_run(panel, profiles, as_of_month, config)
-    return typed(result.backtest, SCHEMA)
+    return typed(result.backtest, schemas.BACKTEST)

@@ -1,19 +1,7 @@
 """Backtest accuracy per product, model and horizon (horizon 0 pools all horizons)."""
 
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
-
-SCHEMA = {
-    "product_id": "str",
-    "model_name": "str",
-    "horizon": "int",
-    "n": "int",
-    "mae": "float",
-    "rmse": "float",
-    "wape": "float",
-    "bias": "float",
-    "mase": "float",
-    "coverage_80": "float",
-}
+from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
@@ -26,4 +14,4 @@ def model(dbt, session):
         dbt.config.get("forecast_settings"),
     )
     result = shared_run(panel, profiles, as_of_month, config)
-    return typed(result.metrics, SCHEMA)
+    return typed(result.metrics, schemas.METRICS)

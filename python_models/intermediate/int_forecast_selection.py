@@ -1,17 +1,7 @@
 """Champion model and ensemble members per product, with the reason for the choice."""
 
 from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
-
-SCHEMA = {
-    "product_id": "str",
-    "champion_model": "str",
-    "ensemble_members": "str",
-    "selection_reason": "str",
-    "segment": "str",
-    "selection_level": "str",
-    "backtest_points": "int",
-    "ensemble_reason": "str",
-}
+from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
@@ -24,4 +14,4 @@ def model(dbt, session):
         dbt.config.get("forecast_settings"),
     )
     result = shared_run(panel, profiles, as_of_month, config)
-    return typed(result.selection, SCHEMA)
+    return typed(result.selection, schemas.SELECTION)

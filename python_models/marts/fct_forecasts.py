@@ -6,21 +6,7 @@ the forecasts of earlier months are never changed.
 """
 
 from demand_forecast.dbt_bridge import invocation_id, load_inputs, mark_selected, shared_run, typed
-
-SCHEMA = {
-    "product_id": "str",
-    "as_of_month": "date",
-    "forecast_month": "date",
-    "horizon": "int",
-    "model_name": "str",
-    "is_selected": "bool",
-    "selected_model": "str",
-    "forecast_p10": "float",
-    "forecast_p50": "float",
-    "forecast_p90": "float",
-    "selection_reason": "str",
-    "run_id": "str",
-}
+from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
@@ -36,4 +22,4 @@ def model(dbt, session):
     result = shared_run(panel, profiles, as_of_month, config)
     forecasts = mark_selected(result.forecasts, result.selection, settings.get("selected_forecast") or "ensemble")
     forecasts["run_id"] = invocation_id()
-    return typed(forecasts, SCHEMA)
+    return typed(forecasts, schemas.FORECASTS)

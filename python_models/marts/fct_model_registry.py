@@ -9,27 +9,7 @@ import datetime as dt
 import json
 
 from demand_forecast.dbt_bridge import config_hash, invocation_id, load_inputs, shared_run, typed
-
-SCHEMA = {
-    "model_name": "str",
-    "model_version": "str",
-    "as_of_month": "date",
-    "config_hash": "str",
-    "config_json": "str",
-    "params_json": "str",
-    "features_json": "str",
-    "train_start": "date",
-    "train_end": "date",
-    "n_series": "int",
-    "wape": "float",
-    "mase": "float",
-    "bias": "float",
-    "coverage_80": "float",
-    "fit_seconds": "float",
-    "model_blob": "str",
-    "dbt_invocation_id": "str",
-    "registered_at": "timestamp",
-}
+from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
@@ -51,4 +31,4 @@ def model(dbt, session):
     registry["config_json"] = json.dumps(config.to_dict(), sort_keys=True)
     registry["dbt_invocation_id"] = invocation_id()
     registry["registered_at"] = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    return typed(registry, SCHEMA)
+    return typed(registry, schemas.REGISTRY)

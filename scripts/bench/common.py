@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -465,38 +464,19 @@ def project_vars() -> dict[str, object]:
     return dict(yaml.safe_load((REPO_DIR / "dbt_project.yml").read_text()).get("vars") or {})
 
 
-FORECAST_MODELS_YML = REPO_DIR / "python_models" / "intermediate" / "_forecasting__models.yml"
-_VAR_REFERENCE = re.compile(r"^\{\{\s*var\('(\w+)'\)\s*\}\}$")
-
-
-def forecast_settings(variables: Mapping[str, object] | None = None) -> dict[str, object]:
-    """The ``forecast_settings`` the dbt Python models receive, rendered from the project's vars.
-
-    Read from the settings block of ``_forecasting__models.yml`` itself (each value is a
-    ``{{ var('name') }}``), so a setting added there reaches the benchmarks without a second copy.
-    """
-    import yaml
-
-    block = yaml.safe_load(FORECAST_MODELS_YML.read_text())["x-forecast-settings"]
-    values = {**project_vars(), **(variables or {})}
-    settings = {}
-    for key, template in block.items():
-        match = _VAR_REFERENCE.match(str(template).strip())
-        if not match:
-            raise SystemExit(f"{FORECAST_MODELS_YML}: forecast setting {key} is not a plain var(): {template!r}")
-        settings[key] = values.get(match.group(1))
-    return settings
-
-
 def project_forecast_config(n_jobs: int | None = None):
-    """The :class:`ForecastConfig` the dbt Python models build (``n_jobs`` overrides ``forecast_n_jobs``)."""
-    ensure_package_importable()
-    from demand_forecast.dbt_bridge import forecast_config
+    """The :class:`ForecastConfig` the dbt Python models build from the project's vars.
 
-    settings = forecast_settings()
+    Every var named like a ForecastConfig field, as the models' ``forecast_settings`` carry them
+    (:func:`demand_forecast.dbt_bridge.forecast_config_from_vars`); ``n_jobs`` overrides the var.
+    """
+    ensure_package_importable()
+    from demand_forecast.dbt_bridge import forecast_config_from_vars
+
+    variables = project_vars()
     if n_jobs is not None:
-        settings["n_jobs"] = n_jobs
-    return forecast_config(settings)
+        variables["n_jobs"] = n_jobs
+    return forecast_config_from_vars(variables)
 
 
 def read_frames(database: Path, queries: Mapping[str, str]) -> dict[str, pd.DataFrame]:

@@ -9,6 +9,8 @@ own (``dbt build --select fct_forecasts``) recomputes the identical run from the
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,52 +24,82 @@ import pandas as pd
 
 from .forecasting.config import ForecastConfig
 from .forecasting.pipeline import ForecastResult, run_forecasting
+from .forecasting.schemas import TableSchema
 
 _RESULTS: dict[str, ForecastResult] = {}
 _LOCK = threading.Lock()
 _MAX_CACHED = 2
 
 
+#: settings of the ``forecast_settings`` block that are not :class:`ForecastConfig` fields
+BRIDGE_SETTINGS = ("selected_forecast",)
+
+
+def _parse_setting(name: str, text: str, default: Any) -> Any:
+    """One dbt-rendered setting (a string) as the type of the ForecastConfig field's default."""
+    text = text.strip()
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"forecast setting {name} must be true or false, got {text!r}")
+        return text.lower() == "true"
+    if isinstance(default, int):
+        return int(float(text))
+    if isinstance(default, float):
+        return float(text)
+    if isinstance(default, (tuple, dict)):
+        if text[:1] in "[{(":  # dbt renders a list or dict var as its Python repr
+            value = ast.literal_eval(text)
+        else:  # a comma-separated list
+            value = [part.strip() for part in text.split(",") if part.strip()]
+        if isinstance(default, dict):
+            return dict(value)
+        cast = type(default[0]) if default else str
+        return tuple(cast(v) for v in value)
+    if default is None:  # optional numbers (gbm_num_threads)
+        return int(float(text))
+    return text
+
+
 def forecast_config(settings: Mapping[str, Any] | None) -> ForecastConfig:
-    """Build the :class:`ForecastConfig` from the ``forecast_settings`` config of dbt_project.yml.
+    """Build the :class:`ForecastConfig` from the ``forecast_settings`` config of the Python models.
 
-    dbt renders the values from vars, so they arrive as strings: each is parsed here.
+    Each setting is the dbt var of the same name as the config field (``horizon``, ``n_origins``,
+    ``models``...).  dbt renders them as strings; each is parsed to the field's type.  An empty
+    value keeps the field's default; ``n_jobs`` 0 (or unset) means every core.  A setting that is
+    no config field is an error, so a misspelt var cannot be ignored silently.
     """
-    settings = dict(settings or {})
-
-    def number(key: str, cast: type, default: Any) -> Any:
-        value = settings.get(key)
-        return default if value in (None, "", "None") else cast(float(value))
-
-    weights = settings.get("baseline_weights")
-    if isinstance(weights, str):
-        weights = json.loads(weights.replace("'", '"'))
-    n_jobs = number("n_jobs", int, 0) or (os.cpu_count() or 1)
-    values: dict[str, Any] = {
-        "horizon": number("horizon", int, 3),
-        "n_origins": number("n_origins", int, 6),
-        "min_history_months": number("min_history_months", int, 6),
-        "n_jobs": max(1, n_jobs),
-        "seed": number("seed", int, 42),
-    }
-    if weights:
-        values["baseline_weights"] = tuple(float(w) for w in weights)
-    for key in ("ensemble_pool", "stat_refit"):
-        value = settings.get(key)
-        if isinstance(value, str) and value.strip() not in ("", "None"):
-            values[key] = value.strip()
-    models = settings.get("models")
-    if isinstance(models, str) and models.strip():
-        values["models"] = tuple(m.strip() for m in models.split(",") if m.strip())
-    elif isinstance(models, (list, tuple)) and models:
-        values["models"] = tuple(models)
+    defaults = {f.name: getattr(ForecastConfig(), f.name) for f in dataclasses.fields(ForecastConfig)}
+    values: dict[str, Any] = {}
+    for name, raw in dict(settings or {}).items():
+        if name in BRIDGE_SETTINGS:
+            continue
+        if name not in defaults:
+            raise ValueError(
+                f"forecast setting {name!r} is not a ForecastConfig field; known: {sorted(defaults)} "
+                "(fix python_models/_forecasting__models.yml)"
+            )
+        if raw is None or (isinstance(raw, str) and raw.strip() in ("", "None")) or raw in ([], ()):
+            continue
+        values[name] = _parse_setting(name, raw, defaults[name]) if isinstance(raw, str) else raw
+    if not values.get("n_jobs"):
+        values["n_jobs"] = os.cpu_count() or 1
     return ForecastConfig(**values)
 
 
+def forecast_config_from_vars(variables: Mapping[str, Any]) -> ForecastConfig:
+    """The config of a project's dbt vars (e.g. the ``vars`` of dbt_project.yml, for scripts).
+
+    Takes the vars named like :class:`ForecastConfig` fields, as ``forecast_settings`` does.
+    """
+    names = {f.name for f in dataclasses.fields(ForecastConfig)}
+    return forecast_config({k: v for k, v in variables.items() if k in names})
+
+
 def _frame_digest(frame: pd.DataFrame) -> str:
+    """Digest of a frame's content, whatever the order of its rows and columns (dbt gives no order)."""
     ordered = frame.reindex(sorted(frame.columns), axis=1)
-    hashed = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
-    return hashlib.sha256(np.ascontiguousarray(hashed).tobytes()).hexdigest()
+    row_hashes = np.sort(pd.util.hash_pandas_object(ordered, index=False).to_numpy())
+    return hashlib.sha256(np.ascontiguousarray(row_hashes).tobytes()).hexdigest()
 
 
 def run_key(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig) -> str:
@@ -156,10 +188,15 @@ def mark_selected(forecasts: pd.DataFrame, selection: pd.DataFrame, selected_for
     return out.drop(columns=columns[1:])
 
 
-def typed(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFrame:
-    """Cast a frame to an explicit, stable schema (DuckDB would otherwise guess per run)."""
+def typed(frame: pd.DataFrame, schema: TableSchema | Mapping[str, str]) -> pd.DataFrame:
+    """Cast a frame to an explicit, stable schema (DuckDB would otherwise guess per run).
+
+    ``schema`` is a :class:`~demand_forecast.forecasting.schemas.TableSchema` (or a plain
+    ``column -> kind`` mapping); columns come out in its order, missing ones as nulls.
+    """
+    kinds = schema.kinds if isinstance(schema, TableSchema) else dict(schema)
     out = pd.DataFrame(index=frame.index)
-    for column, kind in schema.items():
+    for column, kind in kinds.items():
         values = frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)
         if kind == "date":
             out[column] = pd.to_datetime(values).dt.normalize().astype("datetime64[us]")

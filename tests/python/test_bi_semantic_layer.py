@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +34,16 @@ pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def semantic_manifest(built_warehouse: dict[str, object]) -> dict:
-    """`dbt parse` of the project into the built warehouse's target folder (what mf reads)."""
+    """`dbt parse` of the project into the built warehouse's target folder, copied to where mf reads it."""
     env = built_warehouse["env"]
     result = subprocess.run([DBT, "parse", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return json.loads((Path(env["DBT_TARGET_PATH"]) / "semantic_manifest.json").read_text())
+    parsed = Path(env["DBT_TARGET_PATH"]) / "semantic_manifest.json"
+    # mf reads <project root>/target/semantic_manifest.json whatever DBT_TARGET_PATH says, as a
+    # user's `dbt parse` in the project leaves it (docs/bi.md).
+    (ROOT / "target").mkdir(exist_ok=True)
+    shutil.copyfile(parsed, ROOT / "target" / "semantic_manifest.json")
+    return json.loads(parsed.read_text())
 
 
 def _mf_query(built_warehouse: dict[str, object], out: Path, *args: str) -> list[dict[str, str]]:

@@ -27,6 +27,14 @@ def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
     assert config.baseline_weights == (0.6, 0.4)
     assert config.models == ("baseline", "ets")
     assert forecast_config({"models": ""}).models == forecast_config(None).models
+    assert forecast_config({"n_jobs": "0"}).n_jobs == forecast_config(None).n_jobs >= 1  # 0: every core
+    rendered = forecast_config(
+        {"ets_specs": "['ANN', 'AAdA']", "ets_season_test": "False", "gbm_params": "{'num_leaves': 15}"}
+    )
+    assert rendered.ets_specs == ("ANN", "AAdA") and rendered.ets_season_test is False
+    assert rendered.gbm_params == {"num_leaves": 15}
+    with pytest.raises(ValueError, match="true or false"):
+        forecast_config({"ets_season_test": "maybe"})
     chosen = forecast_config({"ensemble_pool": "segment", "stat_refit": "final"})
     assert (chosen.ensemble_pool, chosen.stat_refit) == ("segment", "final")
     assert (forecast_config({}).ensemble_pool, forecast_config({}).stat_refit) == ("class", "once")
@@ -95,12 +103,20 @@ def test_shared_run_is_computed_once_per_input(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(dbt_bridge, "_RESULTS", {})
     config = forecast_config({"n_jobs": "1"})
     first = dbt_bridge.shared_run(panel, profiles, as_of, config)
-    again = dbt_bridge.shared_run(panel.sample(frac=1.0, random_state=1).sort_index(), profiles, as_of, config)
+    # dbt hands the refs over in no particular row order (and columns may come in another order)
+    shuffled = panel.sample(frac=1.0, random_state=1).reset_index(drop=True).iloc[:, ::-1]
+    assert not shuffled["product_id"].equals(panel["product_id"]) and list(shuffled) != list(panel)
+    again = dbt_bridge.shared_run(shuffled, profiles.iloc[::-1], as_of, config)
     assert first is again and len(calls) == 1
     changed = panel.assign(demand=panel["demand"] + 1)
     dbt_bridge.shared_run(changed, profiles, as_of, config)
     assert len(calls) == 2
     assert run_key(panel, profiles, as_of, config) != run_key(changed, profiles, as_of, config)
+    # a value moved to another row is another panel, though the multiset of each column is the same
+    swapped = panel.copy()
+    swapped.loc[[0, 1], "demand"] = panel.loc[[1, 0], "demand"].to_numpy()
+    assert panel.loc[0, "demand"] != panel.loc[1, "demand"]
+    assert run_key(panel, profiles, as_of, config) != run_key(swapped, profiles, as_of, config)
 
 
 def test_typed_gives_a_stable_schema() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from dbt_fixtures import unit_test
 from forecast_synth import long_panel
 
 from demand_forecast.forecasting import metrics
@@ -37,6 +38,25 @@ def test_mase_uses_seasonal_naive_scale_with_lag_1_fallback():
     assert metrics.seasonal_naive_mae(flat_season) == pytest.approx((22 * 1 + 11) / 23)
     assert np.isnan(metrics.seasonal_naive_mae(np.full(5, 3.0)))
     assert metrics.mase(Y, F, short_hist) == pytest.approx((9 / 4) / (5 / 3))
+
+
+def test_mase_scale_equals_the_sql_rule_on_the_same_rows():
+    """fct_forecast_accuracy's dbt unit test rows (an exactly seasonal series among them) give the
+    same scales in Python: one MASE rule for the backtest and the live accuracy."""
+    inputs, expected, _ = unit_test(
+        "models/marts/_fct_forecast_accuracy__unit_tests.yml", "mase_scale_matches_the_backtest_rule"
+    )
+    as_of = pd.Timestamp(inputs["fct_forecasts"]["as_of_month"].iloc[0])
+    panel = inputs["int_monthly_demand"]
+    arrays = build_panel_arrays(panel, as_of)
+    scale = pd.Series(metrics.mase_scale_at(arrays, arrays.n_months - 1), index=arrays.product_ids)
+    want = expected.set_index("product_id")["mase_scale"].astype(float)
+    pd.testing.assert_series_equal(scale.loc[want.index], want, check_names=False, rtol=0, atol=0)
+    assert want.loc["S"] == pytest.approx(51 / 16)  # exactly seasonal: lag-12 MAE 0, so lag 1
+    for pid, value in want.items():
+        rows = panel[(panel["product_id"] == pid) & (pd.to_datetime(panel["month"]) <= as_of)]
+        history = rows["demand"].where(~rows["exclude_from_training"]).to_numpy(dtype=float)
+        np.testing.assert_equal(metrics.seasonal_naive_mae(history), value)
 
 
 def test_coverage():

@@ -21,15 +21,9 @@ from demand_forecast.forecasting.models import (
     WeightedMovingAverage,
     statistical_series_forecast,
 )
+from demand_forecast.forecasting.models.ets import ets_forecast, ets_update, fit_ets
 from demand_forecast.forecasting.models.intermittent import sba_path, tsb_path
-from demand_forecast.forecasting.models.statistical import (
-    ets_forecast,
-    ets_update,
-    fit_ets,
-    fit_theta,
-    theta_forecast,
-    theta_update,
-)
+from demand_forecast.forecasting.models.theta import fit_theta, theta_forecast, theta_update
 
 H = 3
 
@@ -183,7 +177,7 @@ def test_cold_start_two_month_old_product_gets_group_profile_times_level():
     level = np.mean([30.0 / index[10], 45.0 / index[11]])
     expected = level * index[[0, 1, 2]]  # Jan, Feb, Mar 2025
     np.testing.assert_allclose(fc.loc["NEW"].to_numpy(), expected, rtol=1e-9)
-    profile, overall, own = model.seasonal_profiles(model.arrays_, model.origin_)
+    profile, overall, own = model.seasonal_profiles(model.panel_, model.origin_)
     assert own.all()
     np.testing.assert_allclose(profile[0], index, rtol=1e-9)
 

@@ -183,7 +183,26 @@ def test_new_products_never_take_the_ranking_of_established_series(result, data)
     segment's or class's evidence decides, else cold start."""
     _, profiles, _ = data
     new_ids = sorted(set(profiles.loc[profiles["demand_class"] == "new", "product_id"]))
+    assert len(new_ids) >= 3
     chosen = result.selection.set_index("product_id").loc[new_ids]
     assert "all products" not in set(chosen["selection_level"])
+    # new products with a few months of backtest take their segment's or class's ranking
+    assert set(chosen["selection_level"]) <= {"segment", "class"} and "segment" in set(chosen["selection_level"])
+
+
+def test_new_products_without_any_backtest_default_to_cold_start(data):
+    """When no new product has a backtest point (all launched in the as-of month), nothing ranks the
+    models for them: they take the default order, cold start first, never the ranking of the
+    established series."""
+    panel, profiles, as_of = data
+    new_ids = set(profiles.loc[profiles["demand_class"] == "new", "product_id"])
+    launched_now = panel[~panel["product_id"].isin(new_ids) | (panel["month"] == as_of)]
+    assert launched_now.loc[launched_now["product_id"].isin(new_ids), "month"].eq(as_of).all()
+    config = CONFIG.replace(models=("baseline", "seasonal_naive", "tsb", "cold_start"))
+    other = run_forecasting(launched_now, profiles, as_of, config)
+    chosen = other.selection.set_index("product_id").loc[sorted(new_ids)]
+    assert len(chosen) == len(new_ids) >= 3
+    assert set(chosen["selection_level"]) == {"default order"}
     defaulted = chosen[chosen["selection_level"] == "default order"]
-    assert set(defaulted["champion_model"]) <= {"cold_start"}
+    assert len(defaulted) == len(new_ids) and set(defaulted["champion_model"]) == {"cold_start"}
+    assert chosen["selection_reason"].str.contains("new product without a comparable backtest").all()

@@ -192,7 +192,7 @@ def test_leave_one_origin_out_bands_cover_about_80_percent():
 
 
 def test_ensemble_final_mean_and_median_over_available_members():
-    from demand_forecast.forecasting.selection import ensemble_final
+    from demand_forecast.forecasting.ensembles import ensemble_final
 
     final = np.array([[[1.0, 2.0], [3.0, 4.0], [11.0, 12.0]], [[5.0, 5.0], [np.nan, np.nan], [7.0, 9.0]]])
     members = np.array([[True, True, True], [True, True, False]])
@@ -206,7 +206,7 @@ def test_ensemble_final_mean_and_median_over_available_members():
 
 
 def test_best_combination_finds_errors_that_cancel_and_prefers_the_smaller_on_ties():
-    from demand_forecast.forecasting.selection import best_combination
+    from demand_forecast.forecasting.ensembles import best_combination
 
     y = np.full(60, 10.0)
     # model 0 over-forecasts by 2, model 1 under-forecasts by 2, model 2 is off by 3

@@ -1,8 +1,8 @@
 """What a BI tool finds in the warehouse after the batch: no temp tables, months as DATE, units
 rounded where people read them, and every mart and mart column described (persist_docs).
 
-Built once per session by the real batch on small data (conftest ``built_warehouse``: two as-of
-months, so the incremental Python marts also take their incremental path). The prose checks at
+Built once per session by the real batch on small data (conftest ``built_warehouse``: the replay's
+several as-of months, so the incremental Python marts also take their incremental path). The prose checks at
 the end read the yml and docs files only.
 """
 
@@ -42,7 +42,7 @@ def _query(built_warehouse: dict[str, object], sql: str) -> list[tuple]:
 @pytest.mark.slow
 def test_no_temp_or_backup_table_is_left_after_incremental_builds(built_warehouse: dict[str, object]) -> None:
     months = _query(built_warehouse, "select count(distinct as_of_month) from marts.fct_forecasts")[0][0]
-    assert months == 2, "the second build must have taken the incremental path"
+    assert months >= 2, "the later builds must have taken the incremental path"
     leftovers = _query(
         built_warehouse,
         "select schema_name || '.' || table_name from duckdb_tables() "

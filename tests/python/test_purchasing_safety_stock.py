@@ -196,5 +196,5 @@ def test_purchase_plans_of_two_policies():
     assert a.loc[("A", "selected"), "service_level"] == 0.9 and a.loc[("DEAD", "selected"), "service_level"] == 0.95
     assert (plans.as_of_month == pd.Timestamp("2026-09-01")).all()
     assert (plans.order_up_to >= plans.forecast_lead_time).all()
-    with pytest.raises(ValueError, match="forecast_horizon >= lead_time_months"):
+    with pytest.raises(ValueError, match="horizon >= lead_time_months"):
         ss.purchase_plans(bt_both, both, panel, profiles, "2026-09-01", {}, lead_time_months=4)

@@ -28,7 +28,9 @@ Missing dates/months are not invented: the pipeline zero-fills them.
 Output under ``<out>/raw/`` (see ``docs/contracts.md``)::
 
     sales_lines/part-00000.parquet      line_id = 'R' + 1-based data row number of the input
-    products/products.parquet           launch_date = first date of the series, no discontinuation
+    products/products.parquet           launch_date = first date of the series, no discontinuation;
+                                        sales_grain = month or day, the frequency (the cleaning
+                                        judges monthly totals against monthly totals)
     stock_snapshots/part-00000.parquet  EMPTY (right schema) unless ``--stock FILE`` is given: without
                                         stock data the pipeline finds no stock-out days, so no stock-out
                                         cleaning happens (missing snapshots mean "in stock"), and order
@@ -76,7 +78,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .contract import OPTIONAL_SOURCES, PRODUCTS_SCHEMA, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES
+from .contract import OPTIONAL_SOURCES, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES, products_schema
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -319,8 +321,9 @@ def validate(
             "discontinued_date": pa.nulls(len(agg), pa.date32()),
             "list_price": pa.array(agg["list_price"].to_numpy(dtype=float), pa.float64()),
             "loaded_at": pa.array(np.full(len(agg), max_loaded), pa.timestamp("us")),
+            "sales_grain": pa.array(np.full(len(agg), "month" if frequency == "monthly" else "day"), pa.string()),
         },
-        schema=PRODUCTS_SCHEMA,
+        schema=products_schema(sales_grain=True),
     )
     snapshots = SNAPSHOT_SCHEMA.empty_table()
 

@@ -1,58 +1,95 @@
-"""Rolling-origin backtest: run every model at every origin, collect errors.
+"""Rolling-origin backtest: every model at every cutoff, in statsforecast's ``cross_validation`` shape.
+
+:func:`cross_validation` takes a list of models (:mod:`demand_forecast.forecasting.models`) and one
+refit policy, like statsforecast's ``cross_validation(h, n_windows, step_size, refit)``:
 
 Origins
-    Backtest cutoffs are ``as_of_month - k`` months for ``k = n_origins .. 1``;
-    the final origin is ``as_of_month`` itself.  At each cutoff every model
-    forecasts horizons ``1..H`` from data with ``month <= cutoff`` only.
-    Backtest rows whose forecast month lies after ``as_of_month`` are dropped
-    (their actual is unknown).  The actual of a month that is excluded from
-    training (or missing) is unknown as well: it stays null and the row is
-    ignored by the metrics.
+    Backtest cutoffs are ``as_of_month - k * step_size`` months for ``k = n_windows .. 1``; the
+    final origin is ``as_of_month`` itself (the last month of the panel).  At each cutoff every
+    model forecasts horizons ``1..h`` from data with ``month <= cutoff`` only.  Cutoffs before the
+    panel's first month are left out.  Rows whose forecast month lies after ``as_of_month`` are
+    dropped later (:func:`backtest_long`: their actual is unknown); so is the actual of a month
+    excluded from training (null, ignored by the metrics).
 
-Estimation plan (speed; see :mod:`demand_forecast.forecasting.models.statistical`)
-    * baseline, seasonal naive, SBA, TSB and cold start have no estimated
-      parameters: they are computed from scratch at every origin, vectorised
-      over all products.
-    * ETS and Theta are estimated per series once at the earliest cutoff and
-      re-filtered with fixed parameters at the later cutoffs and the final
-      origin (``stat_refit="final"`` re-estimates at the final origin too).
-    * LightGBM is trained at the earliest cutoff and re-used for all backtest
-      cutoffs, then re-trained at the final origin (``gbm_refit``: ``"once"``
-      never re-trains, ``"each"`` trains at every origin).
-    In every case the parameters used at an origin were estimated from data
-    up to that origin or earlier, so the backtest has no look-ahead.
+Refit policy (:class:`Refit`; speed, see :mod:`demand_forecast.forecasting.models.statistical`)
+    Models without estimated parameters (baseline, seasonal naive, SBA, TSB, cold start) compute
+    every origin from scratch.  The others are estimated (``fit``) at the first cutoff and
+    re-filtered (``forecast``) at the later ones, or re-estimated every ``windows`` cutoffs, and
+    at the final origin when ``final`` is set.  The pipeline maps ``ForecastConfig.stat_refit``
+    (per-series models) and ``gbm_refit`` (the global model) to a policy: ``"once"`` = estimate at
+    the first cutoff only, ``"final"`` = there and at the final origin, ``"each"`` = at every
+    origin.  In every case the parameters used at an origin were estimated from data up to that
+    origin or earlier, so the backtest has no look-ahead.
 
-The module returns a compact internal long frame with integer codes
-(:func:`backtest_long`); :mod:`demand_forecast.forecasting.pipeline` turns it into the
-public ``backtest`` frame.
+The result (:class:`ModelOutputs`) keeps every model's forecasts at every origin as arrays, with
+what the model registry records; :func:`backtest_long` turns it into a compact long frame with
+integer codes, which :mod:`demand_forecast.forecasting.pipeline` turns into the public
+``backtest`` frame.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .config import ALL_MODELS, ForecastConfig
 from .features import PanelArrays, level_at
 from .metrics import mase_scale_at
-from .models import (
-    TSB,
-    ColdStart,
-    CrostonSBA,
-    LightGBMForecaster,
-    SeasonalNaive,
-    StatisticalForecaster,
-    WeightedMovingAverage,
-)
-from .models.global_model import features_json
 
-#: execution settings left out of ``params_json`` (they do not change the model)
-EXECUTION_PARAMS = ("n_jobs", "chunk_size", "num_threads")
+if TYPE_CHECKING:
+    from .executor import Executor
+    from .models import BaseForecaster
+
+
+@dataclass(frozen=True)
+class Refit:
+    """When models with estimated parameters are estimated (statsforecast's ``refit``).
+
+    ``windows``: ``False`` estimates once, at the first backtest cutoff, and re-filters at the
+    later ones; ``True`` re-estimates at every cutoff; an integer ``k`` every ``k`` cutoffs.
+    ``final``: re-estimate at the final origin (else the final forecast re-filters the last
+    cutoff's estimate up to the as-of month).
+    """
+
+    windows: bool | int = False
+    final: bool = True
+
+    @classmethod
+    def from_setting(cls, setting: str) -> Refit:
+        """The policy of a ``ForecastConfig.stat_refit`` / ``gbm_refit`` value."""
+        plans = {"once": cls(False, False), "final": cls(False, True), "each": cls(True, True)}
+        if setting not in plans:
+            raise ValueError(f"refit setting must be one of {sorted(plans)}, got {setting!r}")
+        return plans[setting]
+
+    def groups(self, n_windows: int) -> list[list[int]]:
+        """Origin slots ``0..n_windows`` (the last is the final origin) grouped by estimation.
+
+        Each group is estimated at its first slot and forecast at all of its slots.
+        """
+        step = 1 if self.windows is True else (int(self.windows) if self.windows else max(n_windows, 1))
+        groups = [list(range(k, min(k + step, n_windows))) for k in range(0, n_windows, step)]
+        if self.final or not groups:
+            groups.append([n_windows])
+        else:
+            groups[-1].append(n_windows)
+        return groups
+
+    def describe(self, months: Sequence[pd.Timestamp]) -> str:
+        """Where the parameters were estimated, in words (registry ``estimated_at``)."""
+        if self == Refit(False, False):
+            return str(months[0].date())
+        if self == Refit(False, True):
+            return "first backtest origin and final origin"
+        if self == Refit(True, True):
+            return "every origin"
+        windows = "first backtest origin" if not self.windows else f"every {int(self.windows)} backtest origins"
+        return windows + (" and final origin" if self.final else "")
 
 
 @dataclass
@@ -76,133 +113,65 @@ class ModelOutputs:
     def final_origin(self) -> int:
         return self.origins[-1]
 
+    @classmethod
+    def merge(cls, parts: Sequence[ModelOutputs], order: Sequence[str]) -> ModelOutputs:
+        """One set of outputs from runs over the same origins, models in ``order``."""
+        forecasts = {k: v for part in parts for k, v in part.forecasts.items()}
+        info = {k: v for part in parts for k, v in part.info.items()}
+        origins = parts[0].origins if parts else []
+        names = [name for name in order if name in forecasts]
+        return cls(origins, {n: forecasts[n] for n in names}, {n: info[n] for n in names})
 
-def origin_indices(arrays: PanelArrays, n_origins: int) -> list[int]:
+
+def origin_indices(arrays: PanelArrays, n_origins: int, step_size: int = 1) -> list[int]:
     """Column indices of the backtest cutoffs (ascending) followed by the final origin.
 
     Cutoffs before the panel's first month (no data at all) are left out.
     """
     final = arrays.n_months - 1
-    return [final - k for k in range(n_origins, 0, -1) if final - k >= 0] + [final]
+    return [final - k * step_size for k in range(n_origins, 0, -1) if final - k * step_size >= 0] + [final]
 
 
-def _spec_counts(specs: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in specs.value_counts().sort_index().items()}
+def cross_validation(
+    models: Sequence[BaseForecaster],
+    panel: PanelArrays,
+    h: int,
+    n_windows: int,
+    step_size: int = 1,
+    refit: Refit = Refit(),
+    executor: Executor | None = None,
+) -> ModelOutputs:
+    """Forecasts of every model at ``n_windows`` cutoffs ``step_size`` months apart and at the final origin.
 
-
-def run_models(arrays: PanelArrays, config: ForecastConfig) -> ModelOutputs:
-    """Run every configured model at every origin (see module docstring)."""
-    origins = origin_indices(arrays, config.n_origins)
-    bt, final = origins[:-1], origins[-1:]
-    H = config.horizon
+    See the module docstring.  ``h`` must be the models' horizon.
+    """
+    origins = origin_indices(panel, n_windows, step_size)
+    n_cutoffs = len(origins) - 1
+    months = [panel.months[o] for o in origins]
     forecasts: dict[str, np.ndarray] = {}
     info: dict[str, dict[str, Any]] = {}
-    first_month = arrays.months[0]
-    as_of = arrays.months[-1]
-
-    def base_info(params: dict[str, Any], features: Any = ("demand",)) -> dict[str, Any]:
-        return {
+    for model in models:
+        if model.horizon != h:
+            raise ValueError(f"model {model.name} forecasts {model.horizon} months, the backtest asks for h={h}")
+        t0 = time.perf_counter()
+        needs = model.needs
+        groups = refit.groups(n_cutoffs) if needs.estimated else [list(range(n_cutoffs + 1))]
+        parts = []
+        for group in groups:
+            model.fit(panel, origins[group[0]], executor=executor)
+            parts.append(model.forecast(panel, [origins[slot] for slot in group]))
+        forecasts[model.name] = np.concatenate(parts, axis=1)
+        params = model.describe()
+        if needs.per_series:
+            params["estimated_at"] = refit.describe(months)
+        info[model.name] = {
             "params": params,
-            "features_json": json.dumps(features if isinstance(features, dict) else list(features)),
-            "train_start": first_month,
-            "train_end": as_of,
-            "model_blob": None,
+            "features_json": json.dumps(model.features()),
+            "train_start": panel.months[0],
+            "train_end": panel.months[model.training_end(origins[-1])],
+            "model_blob": model.model_blob(),
+            "fit_seconds": time.perf_counter() - t0,
         }
-
-    simple = {
-        "baseline": lambda: WeightedMovingAverage(H, config.baseline_weights),
-        "seasonal_naive": lambda: SeasonalNaive(H, config.season_length),
-        "sba": lambda: CrostonSBA(H, config.sba_alpha, min_history=config.min_history_months),
-        "tsb": lambda: TSB(H, config.tsb_alpha, config.tsb_beta, min_history=config.min_history_months),
-        "cold_start": lambda: ColdStart(
-            H,
-            min_history=config.min_history_months,
-            min_products=config.cold_start_min_products,
-            profile_months=config.cold_start_profile_months,
-            season_length=config.season_length,
-            launch_curve=config.cold_start_launch_curve,
-        ),
-    }
-    for name in ALL_MODELS:
-        if name not in config.models or name not in simple:
-            continue
-        t0 = time.perf_counter()
-        model = simple[name]()
-        forecasts[name] = model.forecast_arrays(arrays, origins)
-        info[name] = base_info(model.get_params(), ("demand", "product_group") if name == "cold_start" else ("demand",))
-        info[name]["fit_seconds"] = time.perf_counter() - t0
-
-    stat_models = tuple(m for m in ("ets", "theta") if m in config.models)
-    if stat_models:
-        t0 = time.perf_counter()
-        sf = StatisticalForecaster(
-            H,
-            models=stat_models,
-            ets_specs=config.ets_specs,
-            season_length=config.season_length,
-            min_history=config.stat_min_history,
-            classes=config.stat_classes,
-            min_history_months=config.min_history_months,
-            n_jobs=config.n_jobs,
-            chunk_size=config.chunk_size,
-            season_test=config.ets_season_test,
-        )
-        if config.stat_refit == "once":
-            res = sf.forecast_arrays_multi(arrays, origins)
-            specs = dict(sf.specs_)
-        elif config.stat_refit == "each":
-            # re-estimated at every origin: the reference the cheaper plans are measured against
-            parts = [sf.forecast_arrays_multi(arrays, [o]) for o in origins]
-            specs = dict(sf.specs_)
-            res = {m: np.concatenate([part[m] for part in parts], axis=1) for m in stat_models}
-        else:
-            res_bt = (
-                sf.forecast_arrays_multi(arrays, bt)
-                if bt
-                else {m: np.zeros((arrays.n_series, 0, H)) for m in stat_models}
-            )
-            res_fin = sf.forecast_arrays_multi(arrays, final)
-            specs = dict(sf.specs_)
-            res = {m: np.concatenate([res_bt[m], res_fin[m]], axis=1) for m in stat_models}
-        elapsed = time.perf_counter() - t0
-        for name in stat_models:
-            forecasts[name] = res[name]
-            params = {k: v for k, v in sf.get_params().items() if k not in EXECUTION_PARAMS}
-            params["models"] = list(stat_models)
-            params["estimated_at"] = {
-                "once": str(arrays.months[origins[0]].date()),
-                "final": "first backtest origin and final origin",
-                "each": "every origin",
-            }[config.stat_refit]
-            params["chosen_specs"] = _spec_counts(specs.get(name, pd.Series(dtype=object)))
-            params["n_fitted"] = sf.n_fitted_
-            info[name] = base_info(params)
-            info[name]["fit_seconds"] = elapsed / len(stat_models)
-            info[name]["note"] = "ets and theta run in one pass per series; fit_seconds is the shared time split evenly"
-
-    if "lightgbm" in config.models:
-        t0 = time.perf_counter()
-        gbm = LightGBMForecaster(
-            H,
-            params=config.gbm_params,
-            train_origins=config.gbm_train_origins,
-            min_history=config.min_history_months,
-            num_threads=config.lightgbm_threads,
-            seed=config.seed,
-        )
-        if config.gbm_refit == "once":
-            groups = [origins]
-        elif config.gbm_refit == "final":
-            groups = [bt, final]
-        else:
-            groups = [[o] for o in origins]
-        parts = [gbm.forecast_arrays(arrays, g) for g in groups if len(g)]
-        forecasts["lightgbm"] = np.concatenate(parts, axis=1)
-        info["lightgbm"] = base_info(gbm.describe(), json.loads(features_json(arrays)))
-        info["lightgbm"]["model_blob"] = gbm.model_text_
-        info["lightgbm"]["train_end"] = arrays.months[gbm.train_origin_]
-        info["lightgbm"]["fit_seconds"] = time.perf_counter() - t0
-
     return ModelOutputs(origins=origins, forecasts=forecasts, info=info)
 
 

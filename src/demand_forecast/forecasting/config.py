@@ -15,31 +15,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Every model the package knows, in the fixed order used for tie-breaks
-#: (simpler models first, so an exact tie goes to the simpler model).
-ALL_MODELS: tuple[str, ...] = (
-    "baseline",
-    "seasonal_naive",
-    "sba",
-    "tsb",
-    "ets",
-    "theta",
-    "lightgbm",
-    "cold_start",
-)
+from .features import ADI_CUTOFF, CV2_CUTOFF, DEMAND_CLASSES
+from .models import ALL_MODELS
+from .models.ets import DEFAULT_ETS_SPECS, ETS_SPECS
+
+__all__ = ["ALL_MODELS", "DEFAULT_ETS_SPECS", "DEMAND_CLASSES", "DERIVED_MODELS", "ETS_SPECS", "ForecastConfig"]
 
 #: Names of the two derived "models" added after selection.
 DERIVED_MODELS: tuple[str, ...] = ("ensemble", "champion")
-
-#: Syntetos-Boylan demand classes plus ``new`` (integer codes used internally).
-DEMAND_CLASSES: tuple[str, ...] = ("smooth", "erratic", "intermittent", "lumpy", "new")
-
-#: ETS specs the package can fit (error/trend/seasonal; "Ad" = damped additive trend).
-ETS_SPECS: tuple[str, ...] = ("ANN", "AAN", "AAdN", "ANA", "AAdA")
-
-#: Default candidates: the undamped trend (AAN) is left out -- it extrapolates
-#: trends too far for monthly demand and costs another fit per series.
-DEFAULT_ETS_SPECS: tuple[str, ...] = ("ANN", "AAdN", "ANA", "AAdA")
 
 
 @dataclass(frozen=True)
@@ -53,6 +36,9 @@ class ForecastConfig:
         min_history_months: products with fewer months of history (at an origin)
             are "new" and are forecast by ``cold_start`` (plus the global
             LightGBM model and the baseline, which cope with short series).
+        adi_cutoff, cv2_cutoff: Syntetos-Boylan demand-class cut-offs
+            (:func:`demand_forecast.forecasting.features.demand_class_at`; the
+            same dbt vars classify ``int_series_profiles``).
         models: models to run (subset of :data:`ALL_MODELS`).
         n_jobs: worker processes for the per-series statistical models; 1 runs
             in-process.  Also the default for LightGBM ``num_threads``.
@@ -126,6 +112,8 @@ class ForecastConfig:
     horizon: int = 3
     n_origins: int = 6
     min_history_months: int = 6
+    adi_cutoff: float = ADI_CUTOFF
+    cv2_cutoff: float = CV2_CUTOFF
     models: tuple[str, ...] = ALL_MODELS
     n_jobs: int = 1
     seed: int = 42
@@ -217,6 +205,8 @@ class ForecastConfig:
             raise ValueError(f"unknown demand classes {sorted(bad_classes)}")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        if self.adi_cutoff <= 1.0 or self.cv2_cutoff <= 0.0:
+            raise ValueError("adi_cutoff must be > 1 and cv2_cutoff > 0 (Syntetos-Boylan: 1.32 and 0.49)")
 
     @property
     def lightgbm_threads(self) -> int:

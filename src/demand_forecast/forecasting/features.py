@@ -1,10 +1,12 @@
-"""Panel preparation and feature engineering.
+"""Panel preparation, window helpers and demand classes.
 
 The monthly panel (long format, one row per product and month; see
 ``docs/contracts.md``) is turned once into dense numpy matrices of shape
 ``(n_products, n_months)`` held by :class:`PanelArrays`.  Every vectorised
 model, the backtest and the LightGBM feature builder work on these arrays, so
-no per-product Python loop is needed for the cheap models.
+no per-product Python loop is needed for the cheap models.  The features of
+the global LightGBM model live with that model
+(:mod:`demand_forecast.forecasting.models.global_model`).
 
 Conventions
 -----------
@@ -29,11 +31,15 @@ import numpy as np
 import pandas as pd
 
 from ..months import add_months, month_numbers, month_start
-from .config import DEMAND_CLASSES
 
 REQUIRED_PANEL_COLUMNS = ("product_id", "month", "demand")
 
-#: Syntetos-Boylan cut-offs (average demand interval and squared CV of sizes).
+#: Syntetos-Boylan demand classes plus ``new`` (integer codes used internally).
+DEMAND_CLASSES: tuple[str, ...] = ("smooth", "erratic", "intermittent", "lumpy", "new")
+
+#: Default Syntetos-Boylan cut-offs (average demand interval and squared CV of sizes).  The dbt vars
+#: ``adi_cutoff`` / ``cv2_cutoff`` carry them to ``int_series_profiles`` and, as the
+#: :class:`~demand_forecast.forecasting.config.ForecastConfig` fields of the same names, here.
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
 
@@ -284,13 +290,21 @@ def level_at(y: np.ndarray, origin: int, width: int = 12) -> np.ndarray:
     return np.where(np.isnan(recent), overall, recent)
 
 
-def demand_class_at(arrays: PanelArrays, origin: int, min_history: int) -> np.ndarray:
+def demand_class_at(
+    arrays: PanelArrays,
+    origin: int,
+    min_history: int,
+    adi_cutoff: float = ADI_CUTOFF,
+    cv2_cutoff: float = CV2_CUTOFF,
+) -> np.ndarray:
     """Syntetos-Boylan class code (see :data:`CLASS_CODE`) of every product at ``origin``.
 
     ADI = observed months / months with demand > 0 (infinite when none);
-    CV² = (std / mean)² of the non-zero demands (population std).  Products
-    with fewer than ``min_history`` months of history are ``new``.  Only data
-    up to ``origin`` is used, so the class is a legitimate backtest feature.
+    CV² = (std / mean)² of the non-zero demands (population std).  smooth: ADI < ``adi_cutoff``
+    and CV² < ``cv2_cutoff``; erratic: ADI < ``adi_cutoff``, CV² >= ``cv2_cutoff``; intermittent:
+    ADI >= ``adi_cutoff``, CV² < ``cv2_cutoff``; lumpy: both at or above (the rule of
+    ``int_series_profiles``).  Products with fewer than ``min_history`` months of history are
+    ``new``.  Only data up to ``origin`` is used, so the class is a legitimate backtest feature.
     """
     hist = arrays.y[:, : origin + 1]
     valid = ~np.isnan(hist)
@@ -304,8 +318,8 @@ def demand_class_at(arrays: PanelArrays, origin: int, min_history: int) -> np.nd
         adi = np.where(n_nz > 0, n_obs / np.maximum(n_nz, 1), np.inf)
         cv2 = np.where(n_nz > 0, (std_nz / mean_nz) ** 2, 0.0)
     cv2 = np.nan_to_num(cv2)
-    low_adi = adi < ADI_CUTOFF
-    low_cv = cv2 < CV2_CUTOFF
+    low_adi = adi < adi_cutoff
+    low_cv = cv2 < cv2_cutoff
     code = np.where(
         low_adi,
         np.where(low_cv, CLASS_CODE["smooth"], CLASS_CODE["erratic"]),
@@ -322,124 +336,3 @@ def forward_fill(values: np.ndarray) -> np.ndarray:
     np.maximum.accumulate(idx, axis=1, out=idx)
     out = values[np.arange(n)[:, None], idx]
     return out
-
-
-# ---------------------------------------------------------------------------
-# LightGBM features (direct multi-horizon; see models.global_model)
-# ---------------------------------------------------------------------------
-
-GBM_LAGS = (1, 2, 3, 6, 12)
-GBM_WINDOWS = (3, 6, 12)
-GBM_CATEGORICAL = ("demand_class", "product_group", "category")
-GBM_FEATURES: tuple[str, ...] = (
-    tuple(f"lag_{k}" for k in GBM_LAGS)
-    + tuple(f"roll_mean_{w}" for w in GBM_WINDOWS)
-    + tuple(f"roll_std_{w}" for w in GBM_WINDOWS)
-    + (
-        "zero_share_12",
-        "seasonal_lag",
-        "seasonal_lag_2y",
-        "log_level",
-        "series_age",
-        "log_price",
-        "rel_price",
-        "target_month",
-        "horizon",
-    )
-    + GBM_CATEGORICAL
-)
-
-
-@dataclass
-class OriginFeatures:
-    """Feature block of one origin: one row per (product, horizon)."""
-
-    rows: np.ndarray  # product row index
-    horizon: np.ndarray  # 1..H
-    X: np.ndarray  # (m, len(GBM_FEATURES)) float32
-    scale: np.ndarray  # level used to scale inputs and the target
-
-
-def origin_features(
-    arrays: PanelArrays,
-    origin: int,
-    horizon: int,
-    min_history: int,
-    price_ff: np.ndarray | None = None,
-    rows: np.ndarray | None = None,
-    scale_floor: float = 1.0,
-) -> OriginFeatures:
-    """Features of every product with history at ``origin`` for horizons 1..H.
-
-    Demand inputs are divided by the product's level at the origin (mean of the
-    last 12 months, see :func:`level_at`, floored at ``scale_floor``; 1 when
-    that is not positive) so one global model
-    serves products of any size; ``log_level`` gives the size back.  Lags are
-    ``y[origin - k + 1]`` (``lag_1`` is the origin month), rolling means/stds
-    cover the last w months, ``seasonal_lag`` is the same month one year
-    before the target (``y[origin + h - 12]``; ``seasonal_lag_2y`` two years
-    before), ``target_month`` the month of year of the target, ``series_age``
-    the months of history, price features the last known ``avg_unit_price``
-    (log, and relative to its 12-month mean), ``demand_class`` the class at the
-    origin.  Only columns ``<= origin`` are read.
-    """
-    y = arrays.y
-    n_all = arrays.n_series
-    if rows is None:
-        rows = np.arange(n_all)
-    hist_len = arrays.history_length(origin)[rows]
-    y_upto = y[rows, : origin + 1]
-    has_obs = (~np.isnan(y_upto)).any(axis=1) if origin >= 0 else np.zeros(len(rows), bool)
-    rows = rows[(hist_len > 0) & has_obs]
-    if len(rows) == 0:
-        return OriginFeatures(rows, np.zeros(0, np.int64), np.zeros((0, len(GBM_FEATURES)), np.float32), np.zeros(0))
-    ys = y[rows]
-    level = level_at(ys, origin, 12)
-    scale = np.where(np.isfinite(level), np.maximum(level, scale_floor), scale_floor)
-    scale = np.where(scale > 0, scale, 1.0)
-    inv = 1.0 / scale
-
-    cols: dict[str, np.ndarray] = {}
-    for k in GBM_LAGS:
-        t = origin - k + 1
-        cols[f"lag_{k}"] = ys[:, t] * inv if t >= 0 else np.full(len(rows), np.nan)
-    for w in GBM_WINDOWS:
-        win = window(ys, origin, w) * inv[:, None]
-        cols[f"roll_mean_{w}"] = nan_mean(win)
-        cols[f"roll_std_{w}"] = nan_std(win)
-    win12 = window(ys, origin, 12)
-    valid12 = ~np.isnan(win12)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cols["zero_share_12"] = np.where(
-            valid12.sum(1) > 0, ((win12 == 0) & valid12).sum(1) / np.maximum(valid12.sum(1), 1), np.nan
-        )
-    cols["log_level"] = np.log1p(np.nan_to_num(level, nan=0.0).clip(min=0.0))
-    cols["series_age"] = arrays.history_length(origin)[rows].astype(np.float64)
-    if price_ff is None:
-        price_ff = forward_fill(arrays.price)
-    p_now = price_ff[rows, origin]
-    p_mean = nan_mean(window(arrays.price[rows], origin, 12))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cols["log_price"] = np.where(p_now > 0, np.log(np.where(p_now > 0, p_now, 1.0)), np.nan)
-        cols["rel_price"] = np.where(p_mean > 0, p_now / np.where(p_mean > 0, p_mean, 1.0), np.nan)
-    cols["demand_class"] = demand_class_at(arrays, origin, min_history)[rows].astype(np.float64)
-    cols["product_group"] = arrays.group_codes[rows].astype(np.float64)
-    cols["category"] = arrays.category_codes[rows].astype(np.float64)
-
-    blocks = []
-    for h in range(1, horizon + 1):
-        t_seas = origin + h - 12
-        t_seas2 = origin + h - 24
-        per_h = dict(cols)
-        per_h["seasonal_lag"] = ys[:, t_seas] * inv if t_seas >= 0 else np.full(len(rows), np.nan)
-        per_h["seasonal_lag_2y"] = ys[:, t_seas2] * inv if t_seas2 >= 0 else np.full(len(rows), np.nan)
-        per_h["target_month"] = np.full(len(rows), float(arrays.moy(origin + h)))
-        per_h["horizon"] = np.full(len(rows), float(h))
-        blocks.append(np.column_stack([per_h[name] for name in GBM_FEATURES]).astype(np.float32))
-    X = np.concatenate(blocks, axis=0)
-    return OriginFeatures(
-        rows=np.tile(rows, horizon),
-        horizon=np.repeat(np.arange(1, horizon + 1), len(rows)),
-        X=X,
-        scale=np.tile(scale, horizon),
-    )

@@ -9,6 +9,18 @@ Usage (what a thin dbt Python model does)::
     result = run_forecasting(panel_df, profiles_df, as_of_month, config)
     result.backtest, result.metrics, result.selection, result.forecasts, result.registry
 
+Stages (each a function below, timed in ``ForecastResult.timings``)
+-------------------------------------------------------------------
+``prepare`` (the panel as arrays), ``models`` (:func:`run_models`: every model
+at every origin, :mod:`demand_forecast.forecasting.backtest`),
+``backtest_frame`` (the long backtest with integer codes), ``selection``
+(:func:`choose`: champion and ensemble per product,
+:mod:`demand_forecast.forecasting.selection`), ``intervals``
+(:func:`interval_bands`: P10/P90 of every backtest point and final forecast,
+:mod:`demand_forecast.forecasting.intervals`), ``metrics``
+(:func:`score`), ``frames`` (the public frames and the registry,
+:mod:`demand_forecast.forecasting.outputs`).
+
 Design for speed (30,000 products x 60 months, 6 origins + final, 2 cores)
 ------------------------------------------------------------------------
 * The panel becomes dense ``(products x months)`` numpy arrays once
@@ -19,9 +31,10 @@ Design for speed (30,000 products x 60 months, 6 origins + final, 2 cores)
   (smooth/erratic products with >= 12 months at the earliest cutoff),
   **once per series at the earliest cutoff**, then re-filtered with fixed
   parameters through the later cutoffs and the final origin; the per-series
-  function is pure (frame in, frame out) and runs over chunks of products in
-  a ``spawn`` ``ProcessPoolExecutor`` (``n_jobs`` workers, single-threaded
-  BLAS/OpenMP in the workers).
+  estimation is a pure function (frame in, frame out) run over chunks of
+  products by the executor (:mod:`demand_forecast.forecasting.executor`: a
+  ``spawn`` process pool of ``n_jobs`` single-threaded workers, shared by the
+  models of the run).
 * LightGBM is one global, direct multi-horizon model; it is trained at the
   earliest cutoff (re-used for all cutoffs) and re-trained at the final origin
   with ``num_threads = n_jobs``.
@@ -52,63 +65,33 @@ Importing this module has no side effects.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
 from ..months import month_start
-from .backtest import backtest_long, interval_level, run_models
-from .config import ALL_MODELS, DEMAND_CLASSES, ForecastConfig
-from .features import CLASS_CODE, PanelArrays, build_panel_arrays, demand_class_at
+from . import outputs as frames
+from . import schemas
+from .backtest import ModelOutputs, Refit, backtest_long, cross_validation, interval_level
+from .config import ForecastConfig
+from .executor import Executor, LocalExecutor
+from .features import CLASS_CODE, DEMAND_CLASSES, PanelArrays, build_panel_arrays, demand_class_at
 from .intervals import apply_band, fit_quantiles, loo_bands
 from .metrics import summarise
-from .selection import ENSEMBLE, select_models
+from .models import BaseForecaster, build_models
+from .selection import ENSEMBLE, Selection, select_models
 
-BACKTEST_COLUMNS = ("product_id", "model_name", "cutoff_month", "horizon", "forecast_month", "forecast", "actual")
-METRICS_COLUMNS = ("product_id", "model_name", "horizon", "n", "mae", "rmse", "wape", "bias", "mase", "coverage_80")
-SELECTION_COLUMNS = (
-    "product_id",
-    "champion_model",
-    "ensemble_members",
-    "selection_reason",
-    "segment",
-    "selection_level",
-    "backtest_points",
-    "ensemble_reason",
-)
-FORECAST_COLUMNS = (
-    "product_id",
-    "as_of_month",
-    "forecast_month",
-    "horizon",
-    "model_name",
-    "forecast_p10",
-    "forecast_p50",
-    "forecast_p90",
-    "selection_reason",
-)
-REGISTRY_COLUMNS = (
-    "model_name",
-    "model_version",
-    "as_of_month",
-    "params_json",
-    "features_json",
-    "train_start",
-    "train_end",
-    "n_series",
-    "wape",
-    "mase",
-    "bias",
-    "coverage_80",
-    "model_blob",
-    "fit_seconds",
-)
+# Columns of the frames, in order: owned by the table schemas (what the dbt models write).
+BACKTEST_COLUMNS = schemas.BACKTEST.run_columns()
+METRICS_COLUMNS = schemas.METRICS.run_columns()
+SELECTION_COLUMNS = schemas.SELECTION.run_columns()
+FORECAST_COLUMNS = schemas.FORECASTS.run_columns()
+REGISTRY_COLUMNS = schemas.REGISTRY.run_columns()
 
 
 @dataclass
@@ -161,9 +144,97 @@ class ForecastResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _product_classes(arrays: PanelArrays, profiles: pd.DataFrame | None, min_history: int) -> np.ndarray:
+@dataclass
+class Choice:
+    """Result of the selection stage (:func:`choose`), in integer codes.
+
+    ``names`` are the model codes: the base models, then ``ensemble`` (``ensemble_code``) and
+    ``champion`` (``champion_code``).  ``backtest`` holds the base models' and the ensemble's
+    backtest rows; ``final_all`` is ``(n_products, len(names), H)``; ``underlying[p]`` is the code
+    of the model the champion copies for product ``p`` (a base model or the ensemble).
+    """
+
+    class_codes: np.ndarray
+    segment_names: np.ndarray
+    segment_codes: np.ndarray
+    names: list[str]
+    selection: Selection
+    backtest: pd.DataFrame
+    final_all: np.ndarray
+    underlying: np.ndarray
+
+    @property
+    def ensemble_code(self) -> int:
+        return len(self.names) - 2
+
+    @property
+    def champion_code(self) -> int:
+        return len(self.names) - 1
+
+
+@dataclass
+class Bands:
+    """Result of the interval stage (:func:`interval_bands`).
+
+    ``backtest``: every backtest row (champion rows added) with its leave-one-origin-out ``p10``
+    and ``p90``.  Final forecasts, one entry per (product row ``pid``, model code ``model``,
+    horizon index ``h``): ``p10, p50, p90``; ``discontinued`` marks the ones set to 0 because the
+    product is discontinued by then (``discontinued_after``: column of each product's
+    discontinuation month).
+    """
+
+    backtest: pd.DataFrame
+    pid: np.ndarray
+    model: np.ndarray
+    h: np.ndarray
+    p10: np.ndarray
+    p50: np.ndarray
+    p90: np.ndarray
+    discontinued: np.ndarray
+    discontinued_after: np.ndarray
+
+
+class StageTimer:
+    """Seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = time.perf_counter() - started
+
+
+def refit_policy(model: BaseForecaster, config: ForecastConfig) -> Refit:
+    """The refit plan of a model: ``gbm_refit`` for the global model, ``stat_refit`` for the others.
+
+    (Models without estimated parameters ignore it.)
+    """
+    return Refit.from_setting(config.gbm_refit if model.needs.is_global else config.stat_refit)
+
+
+def run_models(arrays: PanelArrays, config: ForecastConfig, executor: Executor | None = None) -> ModelOutputs:
+    """Every configured model at every origin: one backtest per refit plan, merged in registry order."""
+    models = build_models(config)
+    plans: dict[Refit, list[BaseForecaster]] = {}
+    for model in models:
+        plans.setdefault(refit_policy(model, config), []).append(model)
+    runs = [
+        cross_validation(group, arrays, config.horizon, config.n_origins, refit=plan, executor=executor)
+        for plan, group in plans.items()
+    ]
+    return ModelOutputs.merge(runs, [model.name for model in models])
+
+
+def product_classes(arrays: PanelArrays, profiles: pd.DataFrame | None, config: ForecastConfig) -> np.ndarray:
     """Demand class code per product: ``int_series_profiles.demand_class``, else computed at the as-of month."""
-    codes = demand_class_at(arrays, arrays.n_months - 1, min_history).astype(np.int64)
+    final = arrays.n_months - 1
+    codes = demand_class_at(arrays, final, config.min_history_months, config.adi_cutoff, config.cv2_cutoff)
+    codes = codes.astype(np.int64)
     if profiles is not None and "demand_class" in profiles.columns:
         prof = profiles[["product_id", "demand_class"]].dropna().copy()
         prof["product_id"] = prof["product_id"].astype(str)
@@ -176,7 +247,7 @@ def _product_classes(arrays: PanelArrays, profiles: pd.DataFrame | None, min_his
     return codes
 
 
-def _discontinued_after(arrays: PanelArrays, profiles: pd.DataFrame | None) -> np.ndarray:
+def discontinued_after(arrays: PanelArrays, profiles: pd.DataFrame | None) -> np.ndarray:
     """Column index of each product's discontinuation month (large when none)."""
     out = np.full(arrays.n_series, np.iinfo(np.int64).max // 2, dtype=np.int64)
     if profiles is None or "discontinued_date" not in profiles.columns:
@@ -194,18 +265,108 @@ def _discontinued_after(arrays: PanelArrays, profiles: pd.DataFrame | None) -> n
     return out
 
 
-def _members_by_class(selection: pd.DataFrame) -> dict[str, str]:
-    """The most common ensemble members of each demand class (the class-pooled choice)."""
-    if selection.empty:
-        return {}
-    classes = selection["segment"].astype(str).str.split("|").str[0]
-    common = selection.groupby(classes)["ensemble_members"].agg(lambda m: m.value_counts().sort_index().idxmax())
-    return {str(k): str(v) for k, v in common.sort_index().items()}
+def choose(
+    arrays: PanelArrays,
+    profiles: pd.DataFrame | None,
+    outputs: ModelOutputs,
+    bt: pd.DataFrame,
+    model_names: list[str],
+    config: ForecastConfig,
+) -> Choice:
+    """Champion and ensemble per product; the ensemble's and champion's rows and final forecasts."""
+    class_codes = product_classes(arrays, profiles, config)
+    labels = np.char.add(
+        np.char.add(np.asarray(DEMAND_CLASSES)[class_codes].astype(str), "|"),
+        arrays.group_names[arrays.group_codes].astype(str),
+    )
+    segment_names, segment_codes = np.unique(labels, return_inverse=True)
+    final = np.stack([outputs.forecasts[m][:, -1, :] for m in model_names], axis=1)
+    selection = select_models(
+        bt,
+        model_names,
+        final,
+        segment_codes,
+        segment_names,
+        class_codes,
+        list(DEMAND_CLASSES),
+        len(outputs.backtest_origins),
+        config,
+    )
+    n_models = len(model_names)
+    ensemble_code = n_models
+    champion = selection.table["champion_code"].to_numpy(np.int64)
+    ensemble_bt = selection.ensemble_bt.copy()
+    ensemble_bt["model"] = ensemble_code
+    # the champion's rows are copies of its model's rows (that model's code, or the ensemble's)
+    underlying = np.where(champion == ENSEMBLE, ensemble_code, champion)
+    backtest = pd.concat([bt, ensemble_bt[bt.columns]], ignore_index=True)
+    for col in ("pid", "model", "origin", "h", "t"):
+        backtest[col] = backtest[col].astype(np.int64)
+    champion_final = np.full((arrays.n_series, config.horizon), np.nan)
+    single = champion >= 0
+    champion_final[single] = final[np.nonzero(single)[0], champion[single]]
+    is_ensemble = champion == ENSEMBLE
+    champion_final[is_ensemble] = selection.ensemble_final[is_ensemble]
+    final_all = np.concatenate([final, selection.ensemble_final[:, None, :], champion_final[:, None, :]], axis=1)
+    return Choice(
+        class_codes=class_codes,
+        segment_names=segment_names,
+        segment_codes=segment_codes,
+        names=model_names + ["ensemble", "champion"],
+        selection=selection,
+        backtest=backtest,
+        final_all=final_all,
+        underlying=underlying,
+    )
 
 
-def _version(name: str, params_json: str) -> str:
-    digest = hashlib.sha1(f"{name}|{params_json}".encode()).hexdigest()[:10]
-    return f"{name}-{__version__}-{digest}"
+def interval_bands(
+    arrays: PanelArrays, profiles: pd.DataFrame | None, outputs: ModelOutputs, choice: Choice, config: ForecastConfig
+) -> Bands:
+    """P10/P90 of every backtest point (leave one origin out) and of every final forecast.
+
+    Residual quantiles per (model, horizon, class) of the base models and the ensemble.  The
+    champion borrows the band of its model, estimated on every product's residuals: the
+    champion's own residuals are optimistic (it was picked for having the smallest), which made
+    its bands cover ~70 % instead of 80 % on later months.
+    """
+    cls = choice.class_codes
+    shape = (len(choice.names), config.horizon + 1, len(DEMAND_CLASSES))
+    quantiles = tuple(config.interval_quantiles)
+    base = choice.backtest
+    base["p10"], base["p90"] = loo_bands(base, cls, shape, quantiles, config.interval_min_pool)
+    champion_bt = base[choice.underlying[base["pid"].to_numpy()] == base["model"].to_numpy()].copy()
+    champion_bt["model"] = choice.champion_code
+    full = pd.concat([base, champion_bt], ignore_index=True)
+    residuals = (base["actual"].to_numpy() - base["forecast"].to_numpy()) / base["level"].to_numpy()
+    table = fit_quantiles(
+        base["model"].to_numpy(),
+        base["h"].to_numpy(),
+        cls[base["pid"].to_numpy()],
+        residuals,
+        shape,
+        quantiles,
+        config.interval_min_pool,
+    )
+    pid, model, h = np.nonzero(~np.isnan(choice.final_all))
+    level = interval_level(arrays, outputs.final_origin)[pid]
+    band_model = np.where(model == choice.champion_code, choice.underlying[pid], model)
+    q_lo, q_hi = table.lookup(band_model, h + 1, cls[pid])
+    p10, p50, p90 = apply_band(choice.final_all[pid, model, h], level, q_lo, q_hi)
+    after = discontinued_after(arrays, profiles)
+    gone = outputs.final_origin + h + 1 > after[pid]
+    p10, p50, p90 = (np.where(gone, 0.0, a) for a in (p10, p50, p90))
+    return Bands(full, pid, model, h, p10, p50, p90, gone, after)
+
+
+def score(full: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics per (product, model, horizon) with ``h = 0`` pooling the horizons, and per model."""
+    per_h = summarise(full, ["pid", "model", "h"], lower="p10", upper="p90")
+    pooled = summarise(full, ["pid", "model"], lower="p10", upper="p90")
+    pooled["h"] = 0
+    met = pd.concat([per_h, pooled[per_h.columns]], ignore_index=True).sort_values(["pid", "model", "h"], kind="stable")
+    by_model = summarise(full, ["model"], lower="p10", upper="p90").set_index("model")
+    return met, by_model
 
 
 def run_forecasting(
@@ -213,6 +374,7 @@ def run_forecasting(
     profiles: pd.DataFrame | None = None,
     as_of_month=None,
     config: ForecastConfig | None = None,
+    executor: Executor | None = None,
 ) -> ForecastResult:
     """Backtest every model, choose champions, build intervals and final forecasts.
 
@@ -227,263 +389,56 @@ def run_forecasting(
         ``product_group``/``category`` fill gaps of the panel).
     as_of_month : last known month (default: the panel's last month).
     config : :class:`ForecastConfig` (defaults if None).
+    executor : runs the per-series estimation (default: a :class:`LocalExecutor` with
+        ``config.n_jobs`` worker processes, closed at the end of the run).
 
     Returns
     -------
     :class:`ForecastResult` (see its docstring for every frame and column).
     """
     config = config or ForecastConfig()
-    timings: dict[str, float] = {}
-    t_all = time.perf_counter()
-    t0 = time.perf_counter()
-    if as_of_month is None:
-        as_of_month = pd.to_datetime(panel["month"]).max()
-    as_of = month_start(as_of_month)
-    arrays = build_panel_arrays(panel, as_of, profiles)
-    H = config.horizon
-    timings["prepare"] = time.perf_counter() - t0
-
-    # ---- models at every origin ------------------------------------------
-    t0 = time.perf_counter()
-    outputs = run_models(arrays, config)
-    timings["models"] = time.perf_counter() - t0
-    for name, inf in outputs.info.items():
-        timings[f"model:{name}"] = float(inf.get("fit_seconds", 0.0))
-    model_names = [m for m in ALL_MODELS if m in outputs.forecasts]
-    n_models = len(model_names)
-
-    t0 = time.perf_counter()
-    bt = backtest_long(arrays, outputs, model_names)
-    timings["backtest_frame"] = time.perf_counter() - t0
-
-    # ---- selection ---------------------------------------------------------
-    t0 = time.perf_counter()
-    cls_codes = _product_classes(arrays, profiles, config.min_history_months)
-    seg_labels = np.char.add(
-        np.char.add(np.asarray(DEMAND_CLASSES)[cls_codes].astype(str), "|"),
-        arrays.group_names[arrays.group_codes].astype(str),
-    )
-    segment_names, segment_codes = np.unique(seg_labels, return_inverse=True)
-    final = np.stack([outputs.forecasts[m][:, -1, :] for m in model_names], axis=1)
-    sel = select_models(
-        bt,
-        model_names,
-        final,
-        segment_codes,
-        segment_names,
-        cls_codes,
-        list(DEMAND_CLASSES),
-        len(outputs.backtest_origins),
-        config,
-    )
-    champion = sel.table["champion_code"].to_numpy(np.int64)
-    ens_code, champ_code = n_models, n_models + 1
-    all_names = model_names + ["ensemble", "champion"]
-    ens_bt = sel.ensemble_bt.copy()
-    ens_bt["model"] = ens_code
-    # the champion's rows are copies of its model's rows (that model's code, or the ensemble's)
-    underlying = np.where(champion == ENSEMBLE, ens_code, champion)
-    base = pd.concat([bt, ens_bt[bt.columns]], ignore_index=True)
-    for col, dtype in (("pid", np.int64), ("model", np.int64), ("origin", np.int64), ("h", np.int64), ("t", np.int64)):
-        base[col] = base[col].astype(dtype)
-    champ_final = np.full((arrays.n_series, H), np.nan)
-    single = champion >= 0
-    champ_final[single] = final[np.nonzero(single)[0], champion[single]]
-    is_ens = champion == ENSEMBLE
-    champ_final[is_ens] = sel.ensemble_final[is_ens]
-    final_all = np.concatenate([final, sel.ensemble_final[:, None, :], champ_final[:, None, :]], axis=1)
-    timings["selection"] = time.perf_counter() - t0
-
-    # ---- intervals -----------------------------------------------------------
-    t0 = time.perf_counter()
-    # Residual quantiles per (model, horizon, class) of the base models and the ensemble.  The
-    # champion borrows the band of its model, estimated on every product's residuals: the
-    # champion's own residuals are optimistic (it was picked for having the smallest), which
-    # made its bands cover ~70 % instead of 80 % on later months.
-    shape = (len(all_names), H + 1, len(DEMAND_CLASSES))
-    q = tuple(config.interval_quantiles)
-    p10_bt, p90_bt = loo_bands(base, cls_codes, shape, q, config.interval_min_pool)
-    base["p10"] = p10_bt
-    base["p90"] = p90_bt
-    champ_bt = base[underlying[base["pid"].to_numpy()] == base["model"].to_numpy()].copy()
-    champ_bt["model"] = champ_code
-    full = pd.concat([base, champ_bt], ignore_index=True)
-    r_all = (base["actual"].to_numpy() - base["forecast"].to_numpy()) / base["level"].to_numpy()
-    table = fit_quantiles(
-        base["model"].to_numpy(),
-        base["h"].to_numpy(),
-        cls_codes[base["pid"].to_numpy()],
-        r_all,
-        shape,
-        q,
-        config.interval_min_pool,
-    )
-    fin_pid, fin_model, fin_h = np.nonzero(~np.isnan(final_all))
-    fin_f = final_all[fin_pid, fin_model, fin_h]
-    lvl = interval_level(arrays, outputs.final_origin)[fin_pid]
-    band_model = np.where(fin_model == champ_code, underlying[fin_pid], fin_model)
-    q_lo, q_hi = table.lookup(band_model, fin_h + 1, cls_codes[fin_pid])
-    p10, p50, p90 = apply_band(fin_f, lvl, q_lo, q_hi)
-    disc = _discontinued_after(arrays, profiles)
-    target_col = outputs.final_origin + fin_h + 1
-    gone = target_col > disc[fin_pid]
-    p10, p50, p90 = (np.where(gone, 0.0, a) for a in (p10, p50, p90))
-    timings["intervals"] = time.perf_counter() - t0
-
-    # ---- metrics -------------------------------------------------------------
-    t0 = time.perf_counter()
-    per_h = summarise(full, ["pid", "model", "h"], lower="p10", upper="p90")
-    pooled = summarise(full, ["pid", "model"], lower="p10", upper="p90")
-    pooled["h"] = 0
-    met = pd.concat([per_h, pooled[per_h.columns]], ignore_index=True).sort_values(["pid", "model", "h"], kind="stable")
-    by_model = summarise(full, ["model"], lower="p10", upper="p90").set_index("model")
-    timings["metrics"] = time.perf_counter() - t0
-
-    # ---- public frames -------------------------------------------------------
-    t0 = time.perf_counter()
-    pids = arrays.product_ids
-    names_arr = np.asarray(all_names, dtype=object)
-    full = full.sort_values(["pid", "model", "origin", "h"], kind="stable").reset_index(drop=True)
-    bt_origins = np.asarray(outputs.backtest_origins, dtype=np.int64)
-    cut_idx = bt_origins[full["origin"].to_numpy()]
-    month_lookup = pd.DatetimeIndex([arrays.month_at(t) for t in range(arrays.n_months + H + 1)])
-    backtest = pd.DataFrame(
-        {
-            "product_id": pids[full["pid"].to_numpy()],
-            "model_name": names_arr[full["model"].to_numpy()],
-            "cutoff_month": month_lookup[cut_idx],
-            "horizon": full["h"].to_numpy(np.int64),
-            "forecast_month": month_lookup[full["t"].to_numpy()],
-            "forecast": full["forecast"].to_numpy(np.float64),
-            "actual": full["actual"].to_numpy(np.float64),
-        }
-    )
-    metrics = pd.DataFrame(
-        {"product_id": pids[met["pid"].to_numpy()], "model_name": names_arr[met["model"].to_numpy()]}
-    )
-    metrics["horizon"] = met["h"].to_numpy(np.int64)
-    for col in ("n", "mae", "rmse", "wape", "bias", "mase", "coverage_80"):
-        metrics[col] = met[col].to_numpy()
-    metrics = metrics.reset_index(drop=True)
-
-    st = sel.table
-    has_fc = st["champion_code"].to_numpy() != -2
-    selection = pd.DataFrame(
-        {
-            "product_id": pids[has_fc],
-            "champion_model": st["champion_model"].to_numpy(dtype=object)[has_fc],
-            "ensemble_members": st["ensemble_members"].to_numpy(dtype=object)[has_fc],
-            "selection_reason": st["selection_reason"].to_numpy(dtype=object)[has_fc],
-            "segment": segment_names[segment_codes][has_fc].astype(object),
-            "selection_level": st["selection_level"].to_numpy(dtype=object)[has_fc],
-            "backtest_points": st["backtest_points"].to_numpy(np.int64)[has_fc],
-            "ensemble_reason": st["ensemble_reason"].to_numpy(dtype=object)[has_fc],
-        }
-    )
-
-    reasons = st["selection_reason"].to_numpy(dtype=object)
-    order = np.lexsort((fin_h, fin_model, fin_pid))
-    fc_reason = reasons[fin_pid].copy()
-    ens_rows = fin_model == ens_code
-    fc_reason[ens_rows] = st["ensemble_reason"].to_numpy(dtype=object)[fin_pid[ens_rows]]
-    if gone.any():
-        disc_month = np.asarray(
-            [str(arrays.month_at(int(d)).date()) if d < arrays.n_months + 1200 else "" for d in disc[fin_pid[gone]]],
-            dtype=object,
-        )
-        fc_reason[gone] = "discontinued (" + disc_month + "): forecast set to 0; " + fc_reason[gone].astype(str)
-    forecasts = pd.DataFrame(
-        {
-            "product_id": pids[fin_pid[order]],
-            "as_of_month": np.full(len(order), np.datetime64(as_of, "us")),
-            "forecast_month": month_lookup[outputs.final_origin + fin_h[order] + 1],
-            "horizon": (fin_h[order] + 1).astype(np.int64),
-            "model_name": names_arr[fin_model[order]],
-            "forecast_p10": p10[order],
-            "forecast_p50": p50[order],
-            "forecast_p90": p90[order],
-            "selection_reason": fc_reason[order],
-        }
-    )
-
-    # ---- registry --------------------------------------------------------------
-    n_series = (~np.isnan(final_all)).all(axis=2).sum(axis=0)
-    champ_counts = selection["champion_model"].value_counts().sort_index()
-    rows = []
-    for code, name in enumerate(all_names):
-        inf = outputs.info.get(name, {})
-        if name == "ensemble":
-            params: dict[str, Any] = {
-                "method": config.ensemble_method,
-                "size": config.ensemble_size,
-                "pool": config.ensemble_pool,
-                "min_pool_points": config.ensemble_min_pool_points,
-                "new_product_members": list(config.new_product_ensemble),
-                "members": "best combination of up to `size` models per pool by pooled backtest WAPE"
-                if config.ensemble_pool != "product"
-                else "best models of the product (or its segment) by backtest MAE/WAPE",
-                "chosen": {
-                    str(k): int(v) for k, v in selection["ensemble_members"].value_counts().sort_index().items()
-                },
-                "members_by_class": _members_by_class(selection),
-            }
-            features: Any = []
-        elif name == "champion":
-            params = {
-                "rule": "lowest backtest MAE per product; "
-                "segment (demand_class|product_group) ranking below min_selection_points",
-                "min_selection_points": config.min_selection_points,
-                "ensemble_as_candidate": config.ensemble_as_candidate,
-                "chosen": {str(k): int(v) for k, v in champ_counts.items()},
-            }
-            features = []
+    timer = StageTimer()
+    started = time.perf_counter()
+    with timer("prepare"):
+        as_of = month_start(pd.to_datetime(panel["month"]).max() if as_of_month is None else as_of_month)
+        arrays = build_panel_arrays(panel, as_of, profiles)
+    with timer("models"):
+        if executor is None:
+            with LocalExecutor(config.n_jobs, config.chunk_size) as local:
+                outputs = run_models(arrays, config, local)
         else:
-            params = inf.get("params", {})
-            features = None
-        params_json = json.dumps(params, sort_keys=True, default=str)
-        features_json = inf.get("features_json", "[]") if features is None else json.dumps(features)
-        m = by_model.loc[code] if code in by_model.index else None
-        rows.append(
-            {
-                "model_name": name,
-                "model_version": _version(name, params_json),
-                "as_of_month": as_of,
-                "params_json": params_json,
-                "features_json": features_json,
-                "train_start": inf.get("train_start", arrays.months[0]),
-                "train_end": inf.get("train_end", as_of),
-                "n_series": int(n_series[code]),
-                "wape": float(m["wape"]) if m is not None else float("nan"),
-                "mase": float(m["mase"]) if m is not None else float("nan"),
-                "bias": float(m["bias"]) if m is not None else float("nan"),
-                "coverage_80": float(m["coverage_80"]) if m is not None else float("nan"),
-                "model_blob": inf.get("model_blob"),
-                "fit_seconds": float(
-                    inf.get("fit_seconds", timings["selection"] if name in ("ensemble", "champion") else 0.0)
-                ),
-            }
+            outputs = run_models(arrays, config, executor)
+    for name, info in outputs.info.items():
+        timer.seconds[f"model:{name}"] = float(info.get("fit_seconds", 0.0))
+    model_names = list(outputs.forecasts)
+    with timer("backtest_frame"):
+        bt = backtest_long(arrays, outputs, model_names)
+    with timer("selection"):
+        choice = choose(arrays, profiles, outputs, bt, model_names, config)
+    with timer("intervals"):
+        bands = interval_bands(arrays, profiles, outputs, choice, config)
+    with timer("metrics"):
+        met, by_model = score(bands.backtest)
+    with timer("frames"):
+        selection = frames.selection_frame(arrays, choice)
+        result = ForecastResult(
+            backtest=frames.backtest_frame(arrays, outputs, bands.backtest, choice.names),
+            metrics=frames.metrics_frame(arrays, met, choice.names),
+            selection=selection,
+            forecasts=frames.forecasts_frame(arrays, as_of, outputs, choice, bands),
+            registry=frames.registry_frame(
+                arrays, as_of, outputs, choice, selection, by_model, timer.seconds["selection"], config
+            ),
         )
-    registry = pd.DataFrame(rows, columns=list(REGISTRY_COLUMNS))
-    for col in ("as_of_month", "train_start", "train_end"):
-        registry[col] = pd.to_datetime(registry[col])
-    timings["frames"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_all
-
-    info = {
+    timer.seconds["total"] = time.perf_counter() - started
+    result.timings = timer.seconds
+    result.info = {
         "as_of_month": as_of,
         "cutoffs": [arrays.months[o] for o in outputs.backtest_origins],
         "n_cutoffs_dropped": config.n_origins - len(outputs.backtest_origins),
         "n_products": arrays.n_series,
         "n_months": arrays.n_months,
-        "models": all_names,
+        "models": choice.names,
         "config": config.to_dict(),
     }
-    return ForecastResult(
-        backtest=backtest,
-        metrics=metrics,
-        selection=selection,
-        forecasts=forecasts,
-        registry=registry,
-        timings=timings,
-        info=info,
-    )
+    return result

@@ -25,24 +25,10 @@ Segment level (short history, new products)
     final forecast for the product; the ensemble averages the best
     ``ensemble_size`` of them.
 
-Ensemble members (``ensemble_pool``)
-    ``"class"`` (default) or ``"segment"``: one set of members per pool of
-    products (demand class, or ``demand_class|product_group``).  Every
-    combination of 1..``ensemble_size`` models that cover at least 90 % of the
-    pool's backtest points is scored by its pooled backtest WAPE (the
-    combination's forecast is the mean of the members available at a point);
-    the best combination wins, exact ties going to the smaller, simpler one.
-    Pooling thousands of points makes the choice far less noisy than a
-    choice per product made from 15 points: on months not used to choose it
-    the class-pooled ensemble was 22 % better than the baseline and better
-    than every single model, the per-product top-3 ensemble 17 % (README
-    "Accuracy").  A pool with fewer than ``ensemble_min_pool_points`` points
-    does not choose: new products then get ``new_product_ensemble`` (by
-    default cold start alone: with its launch curve it beat its mean with
-    LightGBM on new products by 3-5 % WAPE), other products the per-product
-    ranking below.
-    ``"product"``: the best ``ensemble_size`` models of the product's own
-    ranking (below).
+Ensemble members
+    By ``ensemble_pool`` (:mod:`demand_forecast.forecasting.ensembles`): the
+    best combination of models of the product's demand class (default) or
+    segment, else the best ``ensemble_size`` models of the product's ranking.
 
 The reason is written to ``selection_reason`` (champion) and
 ``ensemble_reason`` in words, with the numbers.
@@ -50,14 +36,13 @@ The reason is written to ``selection_reason`` (champion) and
 
 from __future__ import annotations
 
-import itertools
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .config import ForecastConfig
+from .ensembles import ensemble_backtest, ensemble_final, pooled_ensembles
 
 ENSEMBLE = -1  # champion code of the ensemble
 
@@ -118,149 +103,280 @@ def _rank(score: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(score), rank, np.inf)
 
 
+LEVEL_NAMES = ("product", "segment", "class", "all products", "default order")
+
+
 @dataclass
-class PooledChoice:
-    """Best combination of one pool: member model codes, its pooled score, the best single model's."""
+class Points:
+    """The evaluated backtest rows (known actual) of the base models."""
 
-    members: tuple[int, ...]
-    score: float
-    uses_wape: bool
-    points: int
-    n_combinations: int
-    best_single: int
-    best_single_score: float
+    rows: pd.DataFrame
+    pid: np.ndarray
+    model: np.ndarray
+    abs_e: np.ndarray
+    abs_y: np.ndarray
+
+    @classmethod
+    def of(cls, bt: pd.DataFrame) -> Points:
+        ev = bt[bt["actual"].notna()]
+        return cls(
+            rows=ev,
+            pid=ev["pid"].to_numpy(np.int64),
+            model=ev["model"].to_numpy(np.int64),
+            abs_e=np.abs(ev["forecast"].to_numpy(np.float64) - ev["actual"].to_numpy(np.float64)),
+            abs_y=np.abs(ev["actual"].to_numpy(np.float64)),
+        )
 
 
-def best_combination(
-    forecasts: np.ndarray, actual: np.ndarray, max_size: int, method: str = "mean", min_cover: float = 0.9
-) -> PooledChoice | None:
-    """Best combination of the columns of ``forecasts`` (points x models, NaN = no forecast).
+@dataclass
+class Ranking:
+    """Every product's ranking of the models (``order[p, :n_ok[p]]``, best first).
 
-    Candidates are the models covering at least ``min_cover`` of the best-covered model's points.
-    A combination forecasts the mean (``method="median"``: the median) of its members available
-    at a point; it is scored by WAPE
-    over the points it forecasts (MAE when the actuals sum to 0).  Combinations are tried by size,
-    then in model order, and replace the best only when strictly better (after rounding), so
-    ties go to the smaller, simpler combination.
+    ``n_pts``, ``sae``, ``say``, ``mae``: backtest points, sum of absolute errors, sum of absolute
+    actuals and MAE per (product, model); ``max_n``: the product's full set of points;
+    ``product_level``: ranked on its own backtest; ``level_used``: index into
+    :data:`LEVEL_NAMES` of the ranking that placed the first model.
     """
-    avail = ~np.isnan(forecasts)
-    counts = avail.sum(axis=0)
-    if counts.max(initial=0) == 0:
-        return None
-    cand = [m for m in range(forecasts.shape[1]) if counts[m] > 0 and counts[m] >= min_cover * counts.max()]
-    values = np.where(avail, forecasts, 0.0)
-    abs_y = np.abs(actual)
-    uses_wape = bool(abs_y.sum() > 0)
-    best: tuple[float, tuple[int, ...]] | None = None
-    singles: dict[int, float] = {}
-    tried = 0
-    for size in range(1, min(max_size, len(cand)) + 1):
-        for combo in itertools.combinations(cand, size):
-            cols = list(combo)
-            n = avail[:, cols].sum(axis=1)
-            ok = n > 0
-            if method == "median" and size > 2:
-                f = np.nanmedian(forecasts[ok][:, cols], axis=1)
-            else:  # the median of one or two values is their mean
-                f = values[ok][:, cols].sum(axis=1) / n[ok]
-            err = np.abs(f - actual[ok]).sum()
-            score = err / abs_y[ok].sum() if uses_wape and abs_y[ok].sum() > 0 else err / max(int(ok.sum()), 1)
-            score = round(float(score), 9)
-            tried += 1
-            if size == 1:
-                singles[combo[0]] = score
-            if best is None or score < best[0]:
-                best = (score, combo)
-    assert best is not None
-    single = min(singles, key=lambda m: (singles[m], m))
-    return PooledChoice(best[1], best[0], uses_wape, int(avail.any(axis=1).sum()), tried, single, singles[single])
+
+    n_pts: np.ndarray
+    sae: np.ndarray
+    say: np.ndarray
+    mae: np.ndarray
+    max_n: np.ndarray
+    product_level: np.ndarray
+    order: np.ndarray
+    n_ok: np.ndarray
+    level_used: np.ndarray
 
 
-def _point_matrix(ev: pd.DataFrame, n_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluated backtest rows as ``(pid per point, forecasts points x models, actual per point)``."""
-    key = ev["pid"].to_numpy(np.int64) * 100_000 + ev["origin"].to_numpy(np.int64) * 100 + ev["h"].to_numpy(np.int64)
-    uniq, pos = np.unique(key, return_inverse=True)
-    forecasts = np.full((len(uniq), n_models), np.nan)
-    forecasts[pos, ev["model"].to_numpy(np.int64)] = ev["forecast"].to_numpy(np.float64)
-    actual = np.zeros(len(uniq))
-    actual[pos] = ev["actual"].to_numpy(np.float64)
-    return uniq // 100_000, forecasts, actual
+@dataclass
+class PooledScores:
+    """Pooled score, point count and metric flag per (pool, model) of the segment, class and all-products rankings."""
+
+    segment: tuple[np.ndarray, np.ndarray, np.ndarray]
+    demand_class: tuple[np.ndarray, np.ndarray, np.ndarray]
+    everything: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def pooled_ensembles(
-    ev: pd.DataFrame,
+@dataclass
+class Groups:
+    """The segment (``demand_class|product_group``) and demand class of every product, as codes."""
+
+    segment_codes: np.ndarray
+    segment_names: np.ndarray
+    class_codes: np.ndarray
+    class_names: list[str]
+
+    def is_new(self) -> np.ndarray:
+        if "new" not in self.class_names:
+            return np.zeros(len(self.class_codes), bool)
+        return self.class_codes == self.class_names.index("new")
+
+
+def product_ranking(points: Points, final_avail: np.ndarray, min_points: int) -> Ranking:
+    """Rank by the product's own backtest MAE where it has ``min_points`` points (see module docstring)."""
+    n_products, n_models = final_avail.shape
+    key = points.pid * n_models + points.model
+    size = n_products * n_models
+    n_pts = _bincount(key, None, size).reshape(n_products, n_models)
+    sae = _bincount(key, points.abs_e, size).reshape(n_products, n_models)
+    say = _bincount(key, points.abs_y, size).reshape(n_products, n_models)
+    avail = final_avail & (n_pts > 0)
+    max_n = np.where(avail, n_pts, 0).max(axis=1) if n_models else np.zeros(n_products)
+    cand = avail & (n_pts == max_n[:, None]) & (max_n[:, None] >= min_points)
+    product_level = cand.any(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae = sae / n_pts
+    order = np.zeros((n_products, n_models), dtype=np.int64)
+    n_ok = np.zeros(n_products, dtype=np.int64)
+    pl = np.nonzero(product_level)[0]
+    # rounding makes floating-point near-ties real ties (they go to the simpler model)
+    p_score = np.where(cand[pl], np.round(mae[pl], 9), np.inf)
+    order[pl] = np.argsort(p_score, axis=1, kind="stable")
+    n_ok[pl] = cand[pl].sum(axis=1)
+    level_used = np.zeros(n_products, dtype=np.int64)
+    return Ranking(n_pts, sae, say, mae, max_n, product_level, order, n_ok, level_used)
+
+
+def pooled_scores(points: Points, groups: Groups, n_models: int) -> PooledScores:
+    args = (points.model, n_models, points.abs_e, points.abs_y)
+    return PooledScores(
+        segment=_pooled_scores(groups.segment_codes[points.pid], len(groups.segment_names), *args),
+        demand_class=_pooled_scores(groups.class_codes[points.pid], len(groups.class_names), *args),
+        everything=_pooled_scores(np.zeros(len(points.pid), np.int64), 1, *args),
+    )
+
+
+def rank_short_histories(
+    ranking: Ranking,
+    pooled: PooledScores,
+    final_avail: np.ndarray,
+    model_names: list[str],
+    groups: Groups,
+) -> None:
+    """Rank the products without enough own backtest by segment, class, all products, default order."""
+    n_models = final_avail.shape[1]
+    segment_codes, class_codes, class_names = groups.segment_codes, groups.class_codes, groups.class_names
+    sl = np.nonzero(~ranking.product_level & final_avail.any(axis=1))[0]
+    if not len(sl):
+        return
+    default = np.tile(np.arange(n_models, dtype=np.float64), (len(sl), 1))
+    if "cold_start" in model_names and "new" in class_names:
+        default[class_codes[sl] == class_names.index("new"), model_names.index("cold_start")] = -1.0
+    big = float(n_models + 2)
+    all_products_rank = 2 * big + np.tile(_rank(pooled.everything[0])[0], (len(sl), 1))
+    if "new" in class_names:
+        # The all-products ranking is made of established series: it says nothing about a
+        # product with a few months of history, which falls back to cold start instead.
+        all_products_rank[class_codes[sl] == class_names.index("new")] = np.inf
+    stacked = np.stack(
+        [
+            _rank(pooled.segment[0])[segment_codes[sl]],
+            big + _rank(pooled.demand_class[0])[class_codes[sl]],
+            all_products_rank,
+            3 * big + 1.0 + default,
+        ]
+    )
+    combined = np.where(final_avail[sl], stacked.min(axis=0), np.inf)
+    src = stacked.argmin(axis=0)
+    ranking.order[sl] = np.argsort(combined, axis=1, kind="stable")
+    ranking.n_ok[sl] = np.isfinite(combined).sum(axis=1)
+    ranking.level_used[sl] = 1 + src[np.arange(len(sl)), ranking.order[sl, 0]]
+
+
+def ensemble_members(
+    ranking: Ranking,
+    points: Points,
     model_names: list[str],
     final_avail: np.ndarray,
-    pool_codes: np.ndarray,
-    pool_names: np.ndarray | list[str],
-    pool_label: str,
-    is_new: np.ndarray,
+    groups: Groups,
     config: ForecastConfig,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Ensemble members chosen per pool of products (see module docstring).
+    """``(members, pooled_decided, reasons)``: the ensemble members of every product and why.
 
-    Returns ``(members, decided, reasons)``: the ``(n_products, n_models)`` member matrix, whether
-    the pool (or the new-product rule) decided for each product, and the reason per product
-    (empty where it did not decide: the per-product ranking applies there).
+    The best ``ensemble_size`` models of the product's ranking, replaced by its pool's best
+    combination where ``ensemble_pool`` is ``class`` or ``segment`` and the pool decides.
     """
     n_products, n_models = final_avail.shape
+    k_ens = max(1, int(config.ensemble_size))
+    order, n_ok = ranking.order, ranking.n_ok
     members = np.zeros((n_products, n_models), dtype=bool)
+    for r in range(min(k_ens, n_models)):
+        take = n_ok > r
+        members[np.nonzero(take)[0], order[take, r]] = True
+    names_arr = np.asarray(model_names, dtype=object)
+    reasons = [
+        f"{config.ensemble_method} of {'+'.join(names_arr[order[p, : min(k_ens, n_ok[p])]])}: "
+        "the best models of this product's "
+        f"ranking ({LEVEL_NAMES[ranking.level_used[p]]} level)"
+        if n_ok[p] > 0
+        else ""
+        for p in range(n_products)
+    ]
     decided = np.zeros(n_products, dtype=bool)
-    reasons = [""] * n_products
-    names = np.asarray(model_names, dtype=object)
-    point_pid, forecasts, actual = _point_matrix(ev, n_models)
-    point_pool = pool_codes[point_pid]
-    new_members = [model_names.index(m) for m in config.new_product_ensemble if m in model_names]
-    for code, label in enumerate(pool_names):
-        in_pool = np.nonzero(pool_codes == code)[0]
-        if len(in_pool) == 0:
-            continue
-        at = point_pool == code
-        choice = None
-        if at.sum() >= config.ensemble_min_pool_points:
-            choice = best_combination(forecasts[at], actual[at], int(config.ensemble_size), config.ensemble_method)
-        if choice is not None:
-            metric = "WAPE" if choice.uses_wape else "MAE"
-            text = (
-                f"{config.ensemble_method} of {'+'.join(names[list(choice.members)])}: "
-                f"best of {choice.n_combinations} model "
-                f"combinations for {pool_label} {label} by pooled backtest {metric} {choice.score:.3f} over "
-                f"{choice.points} points (best single model {names[choice.best_single]} "
-                f"{choice.best_single_score:.3f})"
-            )
-            for p in in_pool:
-                usable = [m for m in choice.members if final_avail[p, m]]
-                if usable:
-                    members[p, usable] = True
-                    decided[p] = True
-                    reasons[p] = (
-                        text
-                        if len(usable) == len(choice.members)
-                        else (
-                            f"{text}; {', '.join(names[[m for m in choice.members if m not in usable]])} "
-                            "cannot forecast this product"
-                        )
-                    )
-            continue
-        for p in in_pool[is_new[in_pool]]:
-            usable = sorted(m for m in new_members if final_avail[p, m])
-            if usable:
-                members[p, usable] = True
-                decided[p] = True
-                head = (
-                    f"{config.ensemble_method} of {'+'.join(names[usable])}"
-                    if len(usable) > 1
-                    else f"{names[usable[0]]} alone"
-                )
-                reasons[p] = (
-                    f"{head}: the default for new products ({pool_label} {label} has "
-                    f"{int(at.sum())} backtest points < {config.ensemble_min_pool_points}, "
-                    "too few to choose)"
-                )
+    if config.ensemble_pool in ("class", "segment"):
+        if config.ensemble_pool == "class":
+            pool_codes, pool_names, label = groups.class_codes, groups.class_names, "demand class"
+        else:
+            pool_codes, pool_names, label = groups.segment_codes, groups.segment_names, "segment"
+        pooled, decided, texts = pooled_ensembles(
+            points.rows, model_names, final_avail, pool_codes, pool_names, label, groups.is_new(), config
+        )
+        members[decided] = pooled[decided]
+        for p in np.nonzero(decided)[0]:
+            reasons[p] = texts[p]
     return members, decided, reasons
 
 
-LEVEL_NAMES = ("product", "segment", "class", "all products", "default order")
+def ensemble_wins(
+    ranking: Ranking, champion: np.ndarray, ensemble_bt: pd.DataFrame, config: ForecastConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(wins, ensemble MAE)``: products whose ensemble beats their best single model on their own points."""
+    n_products = len(champion)
+    ens_ev = ensemble_bt[ensemble_bt["actual"].notna()]
+    e_pid = ens_ev["pid"].to_numpy(np.int64)
+    e_abs = np.abs(ens_ev["forecast"].to_numpy(np.float64) - ens_ev["actual"].to_numpy(np.float64))
+    e_n = _bincount(e_pid, None, n_products)
+    e_sae = _bincount(e_pid, e_abs, n_products)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e_mae = e_sae / e_n
+    n_models = ranking.mae.shape[1]
+    best_mae = (
+        ranking.mae[np.arange(n_products), np.clip(champion, 0, None)] if n_models else np.full(n_products, np.nan)
+    )
+    wins = (
+        config.ensemble_as_candidate
+        & ranking.product_level
+        & (ranking.n_ok >= 2)
+        & (e_n == ranking.max_n)
+        & (np.round(e_mae, 9) < np.round(best_mae, 9))
+    )
+    return wins, e_mae
+
+
+def champion_reasons(
+    ranking: Ranking,
+    champion: np.ndarray,
+    ensemble_mae: np.ndarray,
+    ensemble_members_text: list[str],
+    pooled: PooledScores,
+    model_names: list[str],
+    groups: Groups,
+    n_origins: int,
+    config: ForecastConfig,
+) -> list[str]:
+    """Why each product's champion was chosen, in words with the numbers."""
+    segment_codes, segment_names, class_names = groups.segment_codes, groups.segment_names, groups.class_names
+    names_arr = np.asarray(model_names, dtype=object)
+    mae, sae, say = ranking.mae, ranking.sae, ranking.say
+
+    def fmt(p: int, m: int) -> str:
+        text = f"{names_arr[m]} {mae[p, m]:.4g}"
+        return f"{text} (WAPE {sae[p, m] / say[p, m]:.3f})" if say[p, m] > 0 else text
+
+    reasons = []
+    for p, c in enumerate(champion):
+        if c == -2:
+            reasons.append("no model could forecast this product")
+            continue
+        ranked = [int(m) for m in ranking.order[p, : ranking.n_ok[p]]]
+        if ranking.product_level[p]:
+            head = f"lowest MAE over {n_origins} origins ({int(ranking.max_n[p])} points)"
+            if c == ENSEMBLE:
+                members = ensemble_members_text[p].replace(",", "+")
+                reasons.append(
+                    f"{head}: ensemble of {members} {ensemble_mae[p]:.4g} vs best single {fmt(p, ranked[0])}"
+                )
+            elif len(ranked) > 1:
+                reasons.append(f"{head}: {fmt(p, ranked[0])} vs {fmt(p, ranked[1])}")
+            else:
+                reasons.append(f"{head}: {fmt(p, ranked[0])} is the only model evaluated on all points")
+            continue
+        level = int(ranking.level_used[p])
+        head = f"short history ({int(ranking.max_n[p])} backtest points < {config.min_selection_points})"
+        if level == 1:
+            s = segment_codes[p]
+            (score, npts, wflag), where = [a[s] for a in pooled.segment], f"segment {segment_names[s]}"
+        elif level == 2:
+            s = groups.class_codes[p]
+            (score, npts, wflag) = [a[s] for a in pooled.demand_class]
+            where = f"demand class {class_names[s]} (segment {segment_names[segment_codes[p]]} has no usable backtest)"
+        elif level == 3:
+            (score, npts, wflag) = [a[0] for a in pooled.everything]
+            where = "all products (no usable backtest in segment or class)"
+        elif names_arr[c] == "cold_start":
+            reasons.append(
+                f"{head}: new product without a comparable backtest; cold start "
+                "(its group's seasonal profile scaled to its launch level)"
+            )
+            continue
+        else:
+            reasons.append(f"{head}: no backtest to compare; default choice {names_arr[c]}")
+            continue
+        metric = "WAPE" if wflag else "MAE"
+        parts = [f"{names_arr[m]} {score[m]:.3f}" for m in ranked[:2] if np.isfinite(score[m])]
+        reasons.append(f"{head}: best of {where} by pooled {metric} over {int(npts[c])} points: " + " vs ".join(parts))
+    return reasons
 
 
 def select_models(
@@ -288,228 +404,49 @@ def select_models(
     n_products, n_models, _ = final.shape
     final_avail = (~np.isnan(final)).all(axis=2)
     k_ens = max(1, int(config.ensemble_size))
-    ev = bt[bt["actual"].notna()]
-    pid = ev["pid"].to_numpy(np.int64)
-    model = ev["model"].to_numpy(np.int64)
-    abs_e = np.abs(ev["forecast"].to_numpy(np.float64) - ev["actual"].to_numpy(np.float64))
-    abs_y = np.abs(ev["actual"].to_numpy(np.float64))
-
-    # ---- product level --------------------------------------------------
-    key = pid * n_models + model
-    size = n_products * n_models
-    n_pts = _bincount(key, None, size).reshape(n_products, n_models)
-    sae = _bincount(key, abs_e, size).reshape(n_products, n_models)
-    say = _bincount(key, abs_y, size).reshape(n_products, n_models)
-    avail = final_avail & (n_pts > 0)
-    max_n = np.where(avail, n_pts, 0).max(axis=1) if n_models else np.zeros(n_products)
-    cand = avail & (n_pts == max_n[:, None]) & (max_n[:, None] >= config.min_selection_points)
-    product_level = cand.any(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mae = sae / n_pts
-    order = np.zeros((n_products, n_models), dtype=np.int64)
-    n_ok = np.zeros(n_products, dtype=np.int64)
-    level_used = np.zeros(n_products, dtype=np.int64)
-    pl = np.nonzero(product_level)[0]
-    # rounding makes floating-point near-ties real ties (they go to the simpler model)
-    p_score = np.where(cand[pl], np.round(mae[pl], 9), np.inf)
-    order[pl] = np.argsort(p_score, axis=1, kind="stable")
-    n_ok[pl] = cand[pl].sum(axis=1)
-
-    # ---- segment / class / all-products rankings ------------------------
-    n_seg = len(segment_names)
-    seg_score, seg_n, seg_wape = _pooled_scores(segment_codes[pid], n_seg, model, n_models, abs_e, abs_y)
-    cls_score, cls_n, cls_wape = _pooled_scores(class_codes[pid], len(class_names), model, n_models, abs_e, abs_y)
-    all_score, all_n, all_wape = _pooled_scores(np.zeros(len(pid), np.int64), 1, model, n_models, abs_e, abs_y)
-    sl = np.nonzero(~product_level & final_avail.any(axis=1))[0]
-    if len(sl):
-        default = np.tile(np.arange(n_models, dtype=np.float64), (len(sl), 1))
-        if "cold_start" in model_names and "new" in class_names:
-            default[class_codes[sl] == class_names.index("new"), model_names.index("cold_start")] = -1.0
-        big = float(n_models + 2)
-        all_products_rank = 2 * big + np.tile(_rank(all_score)[0], (len(sl), 1))
-        if "new" in class_names:
-            # The all-products ranking is made of established series: it says nothing about a
-            # product with a few months of history, which falls back to cold start instead.
-            all_products_rank[class_codes[sl] == class_names.index("new")] = np.inf
-        stacked = np.stack(
-            [
-                _rank(seg_score)[segment_codes[sl]],
-                big + _rank(cls_score)[class_codes[sl]],
-                all_products_rank,
-                3 * big + 1.0 + default,
-            ]
-        )
-        combined = np.where(final_avail[sl], stacked.min(axis=0), np.inf)
-        src = stacked.argmin(axis=0)
-        order[sl] = np.argsort(combined, axis=1, kind="stable")
-        n_ok[sl] = np.isfinite(combined).sum(axis=1)
-        level_used[sl] = 1 + src[np.arange(len(sl)), order[sl, 0]]
-
-    members = np.zeros((n_products, n_models), dtype=bool)
-    for r in range(min(k_ens, n_models)):
-        take = n_ok > r
-        members[np.nonzero(take)[0], order[take, r]] = True
-    champion = np.where(n_ok > 0, order[:, 0], -2)
-    names_arr = np.asarray(model_names, dtype=object)
-    ens_reasons = [
-        f"{config.ensemble_method} of {'+'.join(names_arr[order[p, : min(k_ens, n_ok[p])]])}: "
-        "the best models of this product's "
-        f"ranking ({LEVEL_NAMES[level_used[p]]} level)"
-        if n_ok[p] > 0
-        else ""
-        for p in range(n_products)
-    ]
-    pooled_decided = np.zeros(n_products, dtype=bool)
-    if config.ensemble_pool in ("class", "segment"):
-        if config.ensemble_pool == "class":
-            pool_codes, pool_names, label = class_codes, class_names, "demand class"
-        else:
-            pool_codes, pool_names, label = segment_codes, segment_names, "segment"
-        is_new = (class_codes == class_names.index("new")) if "new" in class_names else np.zeros(n_products, bool)
-        pooled, decided, texts = pooled_ensembles(
-            ev, model_names, final_avail, pool_codes, pool_names, label, is_new, config
-        )
-        members[decided] = pooled[decided]
-        pooled_decided = decided
-        for p in np.nonzero(decided)[0]:
-            ens_reasons[p] = texts[p]
-
-    # ---- ensemble, and ensemble as champion -----------------------------
-    ens_bt = ensemble_backtest(bt, members, config.ensemble_method)
-    ens_final = ensemble_final(final, members, config.ensemble_method)
-    ens_ev = ens_bt[ens_bt["actual"].notna()]
-    e_pid = ens_ev["pid"].to_numpy(np.int64)
-    e_abs = np.abs(ens_ev["forecast"].to_numpy(np.float64) - ens_ev["actual"].to_numpy(np.float64))
-    e_n = _bincount(e_pid, None, n_products)
-    e_sae = _bincount(e_pid, e_abs, n_products)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        e_mae = e_sae / e_n
-    best_mae = mae[np.arange(n_products), np.clip(champion, 0, None)] if n_models else np.full(n_products, np.nan)
-    ens_wins = (
-        config.ensemble_as_candidate
-        & product_level
-        & (n_ok >= 2)
-        & (e_n == max_n)
-        & (np.round(e_mae, 9) < np.round(best_mae, 9))
+    groups = Groups(segment_codes, segment_names, class_codes, class_names)
+    points = Points.of(bt)
+    ranking = product_ranking(points, final_avail, config.min_selection_points)
+    pooled = pooled_scores(points, groups, n_models)
+    rank_short_histories(ranking, pooled, final_avail, model_names, groups)
+    members, pooled_decided, ensemble_reasons = ensemble_members(
+        ranking, points, model_names, final_avail, groups, config
     )
-    champion = np.where(ens_wins, ENSEMBLE, champion)
+
+    ensemble_bt = ensemble_backtest(bt, members, config.ensemble_method)
+    champion = np.where(ranking.n_ok > 0, ranking.order[:, 0], -2)
+    wins, ensemble_mae = ensemble_wins(ranking, champion, ensemble_bt, config)
+    champion = np.where(wins, ENSEMBLE, champion)
 
     # product-level members in rank order, pooled members in model order (as in their reason)
-    ens_members = [
+    names_arr = np.asarray(model_names, dtype=object)
+    members_text = [
         ",".join(names_arr[np.nonzero(members[p])[0]])
         if pooled_decided[p]
-        else ",".join(names_arr[order[p, : min(k_ens, n_ok[p])]])
+        else ",".join(names_arr[ranking.order[p, : min(k_ens, ranking.n_ok[p])]])
         for p in range(n_products)
     ]
-    # ---- reasons --------------------------------------------------------
-    reasons = []
-
-    def fmt(p: int, m: int) -> str:
-        text = f"{names_arr[m]} {mae[p, m]:.4g}"
-        return f"{text} (WAPE {sae[p, m] / say[p, m]:.3f})" if say[p, m] > 0 else text
-
-    for p in range(n_products):
-        c = champion[p]
-        if c == -2:
-            reasons.append("no model could forecast this product")
-            continue
-        ranked = [int(m) for m in order[p, : n_ok[p]]]
-        if product_level[p]:
-            pts = int(max_n[p])
-            head = f"lowest MAE over {n_origins} origins ({pts} points)"
-            if c == ENSEMBLE:
-                mem = ens_members[p].replace(",", "+")
-                reasons.append(f"{head}: ensemble of {mem} {e_mae[p]:.4g} vs best single {fmt(p, ranked[0])}")
-            elif len(ranked) > 1:
-                reasons.append(f"{head}: {fmt(p, ranked[0])} vs {fmt(p, ranked[1])}")
-            else:
-                reasons.append(f"{head}: {fmt(p, ranked[0])} is the only model evaluated on all points")
-        else:
-            lvl = int(level_used[p])
-            head = f"short history ({int(max_n[p])} backtest points < {config.min_selection_points})"
-            if lvl == 1:
-                s = segment_codes[p]
-                score, npts, wflag = seg_score[s], seg_n[s], seg_wape[s]
-                where = f"segment {segment_names[s]}"
-            elif lvl == 2:
-                s = class_codes[p]
-                score, npts, wflag = cls_score[s], cls_n[s], cls_wape[s]
-                where = (
-                    f"demand class {class_names[s]} (segment {segment_names[segment_codes[p]]} has no usable backtest)"
-                )
-            elif lvl == 3:
-                score, npts, wflag = all_score[0], all_n[0], all_wape[0]
-                where = "all products (no usable backtest in segment or class)"
-            else:
-                if names_arr[c] == "cold_start":
-                    reasons.append(
-                        f"{head}: new product without a comparable backtest; cold start "
-                        "(its group's seasonal profile scaled to its launch level)"
-                    )
-                else:
-                    reasons.append(f"{head}: no backtest to compare; default choice {names_arr[c]}")
-                continue
-            metric = "WAPE" if wflag else "MAE"
-            parts = [f"{names_arr[m]} {score[m]:.3f}" for m in ranked[:2] if np.isfinite(score[m])]
-            reasons.append(
-                f"{head}: best of {where} by pooled {metric} over {int(npts[c])} points: " + " vs ".join(parts)
-            )
-
-    champ_names = np.where(
+    reasons = champion_reasons(
+        ranking, champion, ensemble_mae, members_text, pooled, model_names, groups, n_origins, config
+    )
+    champion_names = np.where(
         champion == ENSEMBLE, "ensemble", np.where(champion >= 0, names_arr[np.clip(champion, 0, None)], None)
     )
-    level_names = np.asarray(LEVEL_NAMES, dtype=object)
     table = pd.DataFrame(
         {
             "pid": np.arange(n_products),
             "champion_code": champion,
-            "champion_model": champ_names,
-            "ensemble_members": ens_members,
+            "champion_model": champion_names,
+            "ensemble_members": members_text,
             "selection_reason": reasons,
-            "selection_level": level_names[level_used],
-            "backtest_points": max_n.astype(np.int64),
-            "ensemble_reason": ens_reasons,
+            "selection_level": np.asarray(LEVEL_NAMES, dtype=object)[ranking.level_used],
+            "backtest_points": ranking.max_n.astype(np.int64),
+            "ensemble_reason": ensemble_reasons,
         }
     )
-    return Selection(table=table, members=members, ensemble_bt=ens_bt, ensemble_final=ens_final)
-
-
-def ensemble_backtest(bt: pd.DataFrame, members: np.ndarray, method: str = "mean") -> pd.DataFrame:
-    """Ensemble rows of the internal backtest: combine member forecasts per (pid, origin, h).
-
-    Uses the members present at each point (all of them for product-level
-    choices, which are compared on common points).
-    """
-    cols = ["pid", "origin", "h", "t", "forecast", "actual", "mase_scale", "level"]
-    if bt.empty:
-        return pd.DataFrame({c: [] for c in cols})
-    sel = members[bt["pid"].to_numpy(), bt["model"].to_numpy()]
-    sub = bt.loc[sel]
-    if sub.empty:
-        return pd.DataFrame({c: [] for c in cols})
-    g = sub.groupby(["pid", "origin", "h"], sort=True)
-    agg = g.agg(
-        t=("t", "first"),
-        forecast=("forecast", "median" if method == "median" else "mean"),
-        actual=("actual", "first"),
-        mase_scale=("mase_scale", "first"),
-        level=("level", "first"),
-    ).reset_index()
-    return agg[cols]
-
-
-def ensemble_final(final: np.ndarray, members: np.ndarray, method: str = "mean") -> np.ndarray:
-    """Combine ``final`` ``(n, n_models, H)`` over ``members`` ``(n, n_models)`` into ``(n, H)``."""
-    vals = np.where(members[:, :, None], final, np.nan)
-    cnt = (~np.isnan(vals)).sum(axis=1)
-    out = np.full((vals.shape[0], vals.shape[2]), np.nan)
-    if method == "median":
-        rows = (cnt > 0).any(axis=1)
-        if rows.any():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out[rows] = np.nanmedian(vals[rows], axis=1)
-    else:
-        total = np.where(np.isnan(vals), 0.0, vals).sum(axis=1)
-        out = np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
-    return out
+    return Selection(
+        table=table,
+        members=members,
+        ensemble_bt=ensemble_bt,
+        ensemble_final=ensemble_final(final, members, config.ensemble_method),
+    )

@@ -35,7 +35,7 @@ _FAIL_STATUSES = {"error", "fail", "runtime error", "partial success"}
 _SKIP_STATUSES = {"skipped"}
 
 _HASH_SUFFIX = re.compile(r"^[0-9a-f]{10}$")
-_MAX_MESSAGE_CHARS = 300
+_MAX_MESSAGE_CHARS = 1000  # a quarantine gate's message lists reasons and products
 
 
 def _node_name(unique_id: str, resource_type: str) -> str:

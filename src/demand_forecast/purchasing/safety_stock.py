@@ -269,7 +269,7 @@ def purchase_plans(
     if len(forecasts) and horizons.max() < L:
         raise ValueError(
             f"lead_time_months is {L} but the forecasts reach {int(horizons.max())} month(s) ahead: "
-            "set forecast_horizon >= lead_time_months"
+            "set the var horizon >= lead_time_months"
         )
     as_of = pd.Timestamp(as_of_month).normalize().replace(day=1)
     demand_class = dict(zip(profiles["product_id"], profiles["demand_class"].astype(str), strict=False))

@@ -1,7 +1,7 @@
-"""Forecasting models (one interface, see :mod:`demand_forecast.forecasting.models.base`).
+"""Forecasting models behind one interface (:mod:`demand_forecast.forecasting.models.base`).
 
 ================  ==========================================  ==========================
-name              class                                       runs on
+name              class                                       forecasts
 ================  ==========================================  ==========================
 baseline          :class:`WeightedMovingAverage`              every product (vectorised)
 seasonal_naive    :class:`SeasonalNaive`                      every product (vectorised)
@@ -12,26 +12,67 @@ theta             :class:`ThetaForecaster` (statsmodels)      smooth/erratic, >=
 lightgbm          :class:`LightGBMForecaster` (global)        every product with history
 cold_start        :class:`ColdStart`                          new products only
 ================  ==========================================  ==========================
+
+Adding a model: write its file (a :class:`BaseForecaster` subclass with ``name``,
+``from_config``, ``needs`` and ``_forecast``, plus ``_estimate`` when it has parameters) and add
+the class to :data:`REGISTRY`.  The backtest, selection, intervals, registry and the shared test
+suite (``tests/python/test_forecast_protocol.py``) then take it up.
 """
 
-from .base import BaseForecaster, forecast_frame
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import BaseForecaster, Forecaster, Needs, forecast_frame
 from .baselines import SeasonalNaive, WeightedMovingAverage
 from .cold_start import ColdStart
+from .ets import ETSForecaster
 from .global_model import LightGBMForecaster
 from .intermittent import TSB, CrostonSBA
-from .statistical import ETSForecaster, StatisticalForecaster, ThetaForecaster, statistical_series_forecast
+from .statistical import StatisticalForecaster, statistical_series_forecast
+from .theta import ThetaForecaster
+
+#: Every model, in the fixed order used for tie-breaks (simpler models first, so an exact tie goes
+#: to the simpler model).
+REGISTRY: tuple[type[BaseForecaster], ...] = (
+    WeightedMovingAverage,
+    SeasonalNaive,
+    CrostonSBA,
+    TSB,
+    ETSForecaster,
+    ThetaForecaster,
+    LightGBMForecaster,
+    ColdStart,
+)
+
+#: Names of every model, in registry order.
+ALL_MODELS: tuple[str, ...] = tuple(model.name for model in REGISTRY)
+
+if TYPE_CHECKING:
+    from ..config import ForecastConfig
+
+
+def build_models(config: ForecastConfig) -> list[BaseForecaster]:
+    """The models ``config.models`` names, built from the config, in registry order."""
+    return [model.from_config(config) for model in REGISTRY if model.name in config.models]
+
 
 __all__ = [
+    "ALL_MODELS",
+    "REGISTRY",
+    "TSB",
     "BaseForecaster",
     "ColdStart",
     "CrostonSBA",
     "ETSForecaster",
+    "Forecaster",
     "LightGBMForecaster",
+    "Needs",
     "SeasonalNaive",
     "StatisticalForecaster",
-    "TSB",
     "ThetaForecaster",
     "WeightedMovingAverage",
+    "build_models",
     "forecast_frame",
     "statistical_series_forecast",
 ]

@@ -14,17 +14,21 @@
     is missing.
 
 Both have no parameters to estimate, so a forecast at origin ``o`` is a pure
-function of columns ``<= o``.
+function of columns ``<= o``; they forecast every series with an observed month.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..features import PanelArrays, last_valid
 from .base import BaseForecaster, empty_forecasts
+
+if TYPE_CHECKING:
+    from ..config import ForecastConfig
 
 
 class WeightedMovingAverage(BaseForecaster):
@@ -36,7 +40,11 @@ class WeightedMovingAverage(BaseForecaster):
         super().__init__(horizon)
         self.weights = tuple(float(w) for w in weights)
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> WeightedMovingAverage:
+        return cls(config.horizon, config.baseline_weights)
+
+    def _forecast(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         w = np.asarray(self.weights, dtype=np.float64)
         k = len(w)
@@ -61,7 +69,11 @@ class SeasonalNaive(BaseForecaster):
         super().__init__(horizon)
         self.season_length = int(season_length)
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> SeasonalNaive:
+        return cls(config.horizon, config.season_length)
+
+    def _forecast(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         m = self.season_length
         y = arrays.y

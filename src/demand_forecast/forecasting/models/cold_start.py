@@ -40,11 +40,15 @@ Only columns ``<= origin`` are read, so the model is backtest-safe.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..features import PanelArrays, nan_mean, window
-from .base import BaseForecaster, empty_forecasts
+from .base import BaseForecaster, Needs, empty_forecasts
+
+if TYPE_CHECKING:
+    from ..config import ForecastConfig
 
 
 class ColdStart(BaseForecaster):
@@ -67,6 +71,24 @@ class ColdStart(BaseForecaster):
         self.profile_months = int(profile_months)
         self.season_length = int(season_length)
         self.launch_curve = bool(launch_curve)
+
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> ColdStart:
+        return cls(
+            config.horizon,
+            min_history=config.min_history_months,
+            min_products=config.cold_start_min_products,
+            profile_months=config.cold_start_profile_months,
+            season_length=config.season_length,
+            launch_curve=config.cold_start_launch_curve,
+        )
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(min_history=1, max_history=self.min_history)
+
+    def features(self) -> list[str]:
+        return ["demand", "product_group"]
 
     def seasonal_profiles(self, arrays: PanelArrays, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Profiles at ``origin``.
@@ -170,7 +192,7 @@ class ColdStart(BaseForecaster):
         growth[:, 0, :] = 1.0
         return np.clip(growth, 0.25, 4.0)
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+    def _forecast(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         for j, o in enumerate(origins):
             hist = arrays.history_length(o)

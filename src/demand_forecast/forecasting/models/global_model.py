@@ -3,9 +3,9 @@
 Strategy: **direct** multi-horizon forecasting with the horizon as a feature
 ---------------------------------------------------------------------------
 One booster learns ``y(o + h) / scale(o)`` from features known at origin ``o``
-(see :func:`demand_forecast.forecasting.features.origin_features`) for ``h = 1..H``; each
-training origin contributes one row per product and horizon.  Why direct and
-not recursive:
+(:meth:`LightGBMForecaster.origin_features`) for ``h = 1..H``; each training
+origin contributes one row per product and horizon.  Why direct and not
+recursive:
 
 * no compounding of errors -- a recursive model feeds its own (biased,
   often too smooth) predictions back as lags, which hurts intermittent series
@@ -22,12 +22,23 @@ the last 12 months, floored at ``scale_floor``) so products of every size
 share one model; predictions are multiplied back and clipped at zero.  Rows
 are weighted by that scale so large sellers count more, in line with WAPE.
 
-Training at an estimation origin ``e`` uses the origins
+Features, declared on the model (as mlforecast declares lags and date
+features on its forecaster): ``lag_k`` for ``k`` in ``lags`` (``lag_1`` is the
+origin month), ``roll_mean_w`` / ``roll_std_w`` over the last ``w`` months for
+``w`` in ``windows``, then ``zero_share_12``, ``seasonal_lag`` and
+``seasonal_lag_2y`` (the target month one and two years before),
+``log_level``, ``series_age``, ``log_price`` and ``rel_price`` (last known
+``avg_unit_price``, and relative to its 12-month mean), ``target_month``,
+``horizon`` and the categorical ``demand_class`` (at the origin),
+``product_group``, ``category``.  Only columns ``<= origin`` are read.
+
+Training at an estimation origin ``e`` (``fit(panel, e)``) uses the origins
 ``e - train_origins - H + 1 .. e - 1`` and keeps only rows whose target month
-is ``<= e``: no future data.  ``forecast_arrays(arrays, origins)`` trains once
-at ``origins[0]`` and predicts at every origin (features are always computed
-from data up to that origin); the pipeline decides when to re-train
-(``ForecastConfig.gbm_refit``).
+is ``<= e``: no future data.  ``forecast(panel, origins)`` predicts at every
+origin with that booster (features computed from data up to each origin);
+the backtest's refit policy (``ForecastConfig.gbm_refit``) decides when to
+re-train.  It covers every product with an observed month (all NaN when the
+panel gives fewer than ``min_train_rows`` training rows).
 
 Missing months (``exclude_from_training``): target rows are dropped and the
 affected lags / rolling statistics are NaN (LightGBM routes missing values
@@ -39,16 +50,45 @@ and ``force_row_wise=True``; ``num_threads`` comes from the config.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..features import GBM_CATEGORICAL, GBM_FEATURES, PanelArrays, forward_fill, origin_features
-from .base import BaseForecaster, empty_forecasts
+from ..features import (
+    ADI_CUTOFF,
+    CV2_CUTOFF,
+    DEMAND_CLASSES,
+    PanelArrays,
+    demand_class_at,
+    forward_fill,
+    level_at,
+    nan_mean,
+    nan_std,
+    window,
+)
+from .base import BaseForecaster, Needs, empty_forecasts
+
+if TYPE_CHECKING:
+    from ..config import ForecastConfig
+    from ..executor import Executor
+
+#: features that do not depend on the model's lags and windows, in model order
+FIXED_FEATURES = (
+    "zero_share_12",
+    "seasonal_lag",
+    "seasonal_lag_2y",
+    "log_level",
+    "series_age",
+    "log_price",
+    "rel_price",
+    "target_month",
+    "horizon",
+)
+CATEGORICAL_FEATURES = ("demand_class", "product_group", "category")
 
 DEFAULT_GBM_PARAMS: dict[str, Any] = {
     "objective": "regression",
@@ -92,6 +132,16 @@ def import_lightgbm():
     return lightgbm
 
 
+@dataclass
+class OriginFeatures:
+    """Feature block of one origin: one row per (product, horizon)."""
+
+    rows: np.ndarray  # product row index
+    horizon: np.ndarray  # 1..H
+    X: np.ndarray  # (m, n_features) float32
+    scale: np.ndarray  # level used to scale inputs and the target
+
+
 class LightGBMForecaster(BaseForecaster):
     """Direct multi-horizon global LightGBM model (see module docstring).
 
@@ -112,6 +162,10 @@ class LightGBMForecaster(BaseForecaster):
         seed: int = 42,
         scale_floor: float = 1.0,
         min_train_rows: int = 200,
+        lags: Sequence[int] = (1, 2, 3, 6, 12),
+        windows: Sequence[int] = (3, 6, 12),
+        adi_cutoff: float = ADI_CUTOFF,
+        cv2_cutoff: float = CV2_CUTOFF,
     ) -> None:
         super().__init__(horizon)
         self.params = dict(params or {})
@@ -121,6 +175,37 @@ class LightGBMForecaster(BaseForecaster):
         self.seed = int(seed)
         self.scale_floor = float(scale_floor)
         self.min_train_rows = int(min_train_rows)
+        self.lags = tuple(int(k) for k in lags)
+        self.windows = tuple(int(w) for w in windows)
+        self.adi_cutoff = float(adi_cutoff)
+        self.cv2_cutoff = float(cv2_cutoff)
+
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> LightGBMForecaster:
+        return cls(
+            config.horizon,
+            params=config.gbm_params,
+            train_origins=config.gbm_train_origins,
+            min_history=config.min_history_months,
+            num_threads=config.lightgbm_threads,
+            seed=config.seed,
+            adi_cutoff=config.adi_cutoff,
+            cv2_cutoff=config.cv2_cutoff,
+        )
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(min_history=1, estimated=True, is_global=True)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return (
+            tuple(f"lag_{k}" for k in self.lags)
+            + tuple(f"roll_mean_{w}" for w in self.windows)
+            + tuple(f"roll_std_{w}" for w in self.windows)
+            + FIXED_FEATURES
+            + CATEGORICAL_FEATURES
+        )
 
     def lgbm_params(self) -> dict[str, Any]:
         params = dict(DEFAULT_GBM_PARAMS)
@@ -130,22 +215,91 @@ class LightGBMForecaster(BaseForecaster):
         params["n_jobs"] = self.num_threads
         return params
 
-    def training_set(self, arrays: PanelArrays, est_origin: int, price_ff: np.ndarray | None = None):
+    # -- features -------------------------------------------------------------------------------
+    def origin_features(self, panel: PanelArrays, origin: int, price_ff: np.ndarray | None = None) -> OriginFeatures:
+        """Features of every product with an observed month at ``origin``, for horizons 1..H.
+
+        Demand inputs are divided by the product's level at the origin (mean of the last 12
+        months, :func:`~demand_forecast.forecasting.features.level_at`, floored at
+        ``scale_floor``; 1 when that is not positive) so one global model serves products of any
+        size; ``log_level`` gives the size back.
+        """
+        names = self.feature_names
+        hist_len = panel.history_length(origin)
+        has_obs = (~np.isnan(panel.y[:, : origin + 1])).any(axis=1) if origin >= 0 else np.zeros(panel.n_series, bool)
+        rows = np.arange(panel.n_series)[(hist_len > 0) & has_obs]
+        if len(rows) == 0:
+            return OriginFeatures(rows, np.zeros(0, np.int64), np.zeros((0, len(names)), np.float32), np.zeros(0))
+        ys = panel.y[rows]
+        level = level_at(ys, origin, 12)
+        scale = np.where(np.isfinite(level), np.maximum(level, self.scale_floor), self.scale_floor)
+        scale = np.where(scale > 0, scale, 1.0)
+        inv = 1.0 / scale
+
+        cols = self._demand_features(ys, origin, inv)
+        cols["log_level"] = np.log1p(np.nan_to_num(level, nan=0.0).clip(min=0.0))
+        cols["series_age"] = hist_len[rows].astype(np.float64)
+        if price_ff is None:
+            price_ff = forward_fill(panel.price)
+        p_now = price_ff[rows, origin]
+        p_mean = nan_mean(window(panel.price[rows], origin, 12))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["log_price"] = np.where(p_now > 0, np.log(np.where(p_now > 0, p_now, 1.0)), np.nan)
+            cols["rel_price"] = np.where(p_mean > 0, p_now / np.where(p_mean > 0, p_mean, 1.0), np.nan)
+        classes = demand_class_at(panel, origin, self.min_history, self.adi_cutoff, self.cv2_cutoff)
+        cols["demand_class"] = classes[rows].astype(np.float64)
+        cols["product_group"] = panel.group_codes[rows].astype(np.float64)
+        cols["category"] = panel.category_codes[rows].astype(np.float64)
+
+        blocks = []
+        for h in range(1, self.horizon + 1):
+            per_h = dict(cols)
+            for name, years in (("seasonal_lag", 1), ("seasonal_lag_2y", 2)):
+                t = origin + h - 12 * years
+                per_h[name] = ys[:, t] * inv if t >= 0 else np.full(len(rows), np.nan)
+            per_h["target_month"] = np.full(len(rows), float(panel.moy(origin + h)))
+            per_h["horizon"] = np.full(len(rows), float(h))
+            blocks.append(np.column_stack([per_h[name] for name in names]).astype(np.float32))
+        return OriginFeatures(
+            rows=np.tile(rows, self.horizon),
+            horizon=np.repeat(np.arange(1, self.horizon + 1), len(rows)),
+            X=np.concatenate(blocks, axis=0),
+            scale=np.tile(scale, self.horizon),
+        )
+
+    def _demand_features(self, ys: np.ndarray, origin: int, inv: np.ndarray) -> dict[str, np.ndarray]:
+        """Scaled lags, rolling means and standard deviations, share of zero months."""
+        cols: dict[str, np.ndarray] = {}
+        for k in self.lags:
+            t = origin - k + 1
+            cols[f"lag_{k}"] = ys[:, t] * inv if t >= 0 else np.full(len(ys), np.nan)
+        for w in self.windows:
+            win = window(ys, origin, w) * inv[:, None]
+            cols[f"roll_mean_{w}"] = nan_mean(win)
+            cols[f"roll_std_{w}"] = nan_std(win)
+        win12 = window(ys, origin, 12)
+        valid12 = ~np.isnan(win12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["zero_share_12"] = np.where(
+                valid12.sum(1) > 0, ((win12 == 0) & valid12).sum(1) / np.maximum(valid12.sum(1), 1), np.nan
+            )
+        return cols
+
+    # -- training and prediction ----------------------------------------------------------------
+    def training_set(self, panel: PanelArrays, est_origin: int, price_ff: np.ndarray | None = None):
         """Stacked ``(X, target, weight)`` for estimation at ``est_origin``."""
         if price_ff is None:
-            price_ff = forward_fill(arrays.price)
+            price_ff = forward_fill(panel.price)
         Xs, ts, ws = [], [], []
         first = max(0, est_origin - self.train_origins - self.horizon + 1)
         for o in range(first, est_origin):
-            feats = origin_features(
-                arrays, o, self.horizon, self.min_history, price_ff=price_ff, scale_floor=self.scale_floor
-            )
+            feats = self.origin_features(panel, o, price_ff)
             if len(feats.rows) == 0:
                 continue
             tgt_col = o + feats.horizon
             keep = tgt_col <= est_origin
             target = np.full(len(feats.rows), np.nan)
-            target[keep] = arrays.y[feats.rows[keep], tgt_col[keep]]
+            target[keep] = panel.y[feats.rows[keep], tgt_col[keep]]
             keep &= ~np.isnan(target)
             if not keep.any():
                 continue
@@ -153,56 +307,57 @@ class LightGBMForecaster(BaseForecaster):
             ts.append(target[keep] / feats.scale[keep])
             ws.append(feats.scale[keep])
         if not Xs:
-            return np.zeros((0, len(GBM_FEATURES)), np.float32), np.zeros(0), np.zeros(0)
+            return np.zeros((0, len(self.feature_names)), np.float32), np.zeros(0), np.zeros(0)
         X = np.concatenate(Xs)
         target = np.concatenate(ts)
         weight = np.concatenate(ws)
         weight = weight / weight.mean()
         return X, target, weight
 
-    def fit_arrays(self, arrays: PanelArrays, est_origin: int, price_ff: np.ndarray | None = None) -> bool:
-        """Train at ``est_origin``; returns False when there is too little data."""
+    def _estimate(self, panel: PanelArrays, origin: int, executor: Executor | None) -> None:
+        """Train at ``origin``; no booster (every forecast NaN) when there is too little data."""
         lgb = import_lightgbm()
 
-        X, target, weight = self.training_set(arrays, est_origin, price_ff)
-        self.train_origin_ = int(est_origin)
+        X, target, weight = self.training_set(panel, origin)
+        names = list(self.feature_names)
+        self.train_origin_ = int(origin)
         self.train_rows_ = int(len(target))
-        self.feature_names_ = list(GBM_FEATURES)
+        self.feature_names_ = names
+        self.codes_ = {
+            "demand_class": list(DEMAND_CLASSES),
+            "product_group": [str(x) for x in panel.group_names],
+            "category": [str(x) for x in panel.category_names],
+        }
         if len(target) < self.min_train_rows:
             self.booster_ = None
             self.model_text_ = None
-            return False
-        cat_idx = [GBM_FEATURES.index(c) for c in GBM_CATEGORICAL]
+            return
+        cat_idx = [names.index(c) for c in CATEGORICAL_FEATURES]
         model = lgb.LGBMRegressor(**self.lgbm_params())
-        model.fit(X, target, sample_weight=weight, feature_name=list(GBM_FEATURES), categorical_feature=cat_idx)
+        model.fit(X, target, sample_weight=weight, feature_name=names, categorical_feature=cat_idx)
         self.booster_ = model
         self.model_text_ = model.booster_.model_to_string()
-        return True
 
-    def predict_arrays(self, arrays: PanelArrays, origin: int, price_ff: np.ndarray | None = None) -> np.ndarray:
+    def predict_at(self, panel: PanelArrays, origin: int, price_ff: np.ndarray | None = None) -> np.ndarray:
         """``(n, H)`` forecasts at ``origin`` with the trained booster."""
-        out = np.full((arrays.n_series, self.horizon), np.nan)
+        out = np.full((panel.n_series, self.horizon), np.nan)
         if getattr(self, "booster_", None) is None:
             return out
-        if price_ff is None:
-            price_ff = forward_fill(arrays.price)
-        feats = origin_features(
-            arrays, origin, self.horizon, self.min_history, price_ff=price_ff, scale_floor=self.scale_floor
-        )
+        feats = self.origin_features(panel, origin, price_ff)
         if len(feats.rows) == 0:
             return out
         pred = self.booster_.booster_.predict(feats.X, num_threads=self.num_threads) * feats.scale
         out[feats.rows, feats.horizon - 1] = np.clip(pred, 0.0, None)
         return out
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
-        out = empty_forecasts(arrays, origins, self.horizon)
-        price_ff = forward_fill(arrays.price)
-        self.fit_arrays(arrays, int(origins[0]), price_ff)
+    def _forecast(self, panel: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+        out = empty_forecasts(panel, origins, self.horizon)
+        price_ff = forward_fill(panel.price)
         for j, o in enumerate(origins):
-            out[:, j, :] = self.predict_arrays(arrays, int(o), price_ff)
+            out[:, j, :] = self.predict_at(panel, int(o), price_ff)
         return out
 
+    # -- registry -------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """Parameters for the model registry (the thread count is left out: it does not change the model)."""
         params = {k: v for k, v in self.lgbm_params().items() if k != "n_jobs"}
@@ -214,19 +369,16 @@ class LightGBMForecaster(BaseForecaster):
             "train_rows": getattr(self, "train_rows_", None),
         }
 
-
-def features_json(arrays: PanelArrays) -> str:
-    """Feature list plus the categorical code maps needed to re-use the model text."""
-    from ..config import DEMAND_CLASSES
-
-    return json.dumps(
-        {
-            "features": list(GBM_FEATURES),
-            "categorical": list(GBM_CATEGORICAL),
-            "codes": {
-                "demand_class": list(DEMAND_CLASSES),
-                "product_group": [str(x) for x in arrays.group_names],
-                "category": [str(x) for x in arrays.category_names],
-            },
+    def features(self) -> dict[str, Any]:
+        """Feature list plus the categorical code maps needed to re-use the model text."""
+        return {
+            "features": list(self.feature_names),
+            "categorical": list(CATEGORICAL_FEATURES),
+            "codes": getattr(self, "codes_", {}),
         }
-    )
+
+    def training_end(self, final_origin: int) -> int:
+        return int(getattr(self, "train_origin_", final_origin))
+
+    def model_blob(self) -> str | None:
+        return getattr(self, "model_text_", None)

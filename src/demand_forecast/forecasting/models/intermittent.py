@@ -26,16 +26,24 @@ period nor update any state.  Forecasts are flat over horizons.
     Initialised at the first demand with ``z = y`` and ``pr = 1 / q``.
     Forecast ``pr * z``; 0 before the first demand.  Unlike Croston the
     forecast decays during long runs of zeros (obsolescence).
+
+Both forecast the established products (``min_history`` months of history,
+``ForecastConfig.min_history_months``): a new product's few months say little
+about its demand intervals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..features import PanelArrays
-from .base import BaseForecaster, empty_forecasts
+from .base import BaseForecaster, Needs, empty_forecasts
+
+if TYPE_CHECKING:
+    from ..config import ForecastConfig
 
 
 def _origin_slots(origins: Sequence[int]) -> dict[int, list[int]]:
@@ -126,7 +134,15 @@ class CrostonSBA(BaseForecaster):
         self.alpha = float(alpha)
         self.min_history = int(min_history)
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> CrostonSBA:
+        return cls(config.horizon, config.sba_alpha, min_history=config.min_history_months)
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(min_history=self.min_history)
+
+    def _forecast(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         path = sba_path(arrays.y, self.alpha, origins)
         for j, o in enumerate(origins):
@@ -146,7 +162,15 @@ class TSB(BaseForecaster):
         self.beta = float(beta)
         self.min_history = int(min_history)
 
-    def forecast_arrays(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
+    @classmethod
+    def from_config(cls, config: ForecastConfig) -> TSB:
+        return cls(config.horizon, config.tsb_alpha, config.tsb_beta, min_history=config.min_history_months)
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(min_history=self.min_history)
+
+    def _forecast(self, arrays: PanelArrays, origins: Sequence[int]) -> np.ndarray:
         out = empty_forecasts(arrays, origins, self.horizon)
         path = tsb_path(arrays.y, self.alpha, self.beta, origins)
         for j, o in enumerate(origins):
