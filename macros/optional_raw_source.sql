@@ -21,6 +21,7 @@
     {#- True when DEMAND_RAW_DIR/<table_name>/ holds at least one file of the raw format (DEMAND_RAW_FORMAT). -#}
     {%- set extension = 'csv' if env_var('DEMAND_RAW_FORMAT', 'parquet') == 'csv' else 'parquet' -%}
     {%- set pattern = env_var('DEMAND_RAW_DIR', 'data/raw') ~ '/' ~ table_name ~ '/*.' ~ extension -%}
-    {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
+    {#- a path may hold an apostrophe (o'clock/data): doubled, as in every SQL string literal -#}
+    {%- set found = run_query("select count(*) from glob('" ~ pattern | replace("'", "''") ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}

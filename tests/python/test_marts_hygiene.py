@@ -62,11 +62,14 @@ def test_every_mart_is_there_and_months_are_dates(built_warehouse: dict[str, obj
     moments = {(table, column) for table, column, kind in columns if kind.startswith("TIMESTAMP")}
     assert moments == MOMENTS
     # month and day columns by name: month, *_month, month_1.., *_date, train_start/_end; not the
-    # figures *of* a month (demand_last_month)
+    # figures *of* a month (demand_last_month; forecast_arrival_month, purchasing's P50 units of the
+    # month an order arrives)
+    figures_of_a_month = ("_last_month", "forecast_arrival_month")
     dated = [
         (table, column, kind)
         for table, column, kind in columns
-        if re.search(r"(^|_)(month|date)(_\d+)?$|^train_(start|end)$", column) and "_last_month" not in column
+        if re.search(r"(^|_)(month|date)(_\d+)?$|^train_(start|end)$", column)
+        and not any(part in column for part in figures_of_a_month)
     ]
     assert len(dated) >= 15
     assert [d for d in dated if d[2] != "DATE"] == []
