@@ -49,7 +49,7 @@ ERROR: cannot install the dbt packages.
       $MIRROR/dbt_utils/    dbt_utils $DBT_UTILS_VERSION (github.com/dbt-labs/dbt-utils, tag $DBT_UTILS_VERSION)
   each folder being the package's root (with its dbt_project.yml), e.g.
       git -C dbt-data-reliability archive $ELEMENTARY_VERSION | tar -x -C $MIRROR/elementary
-  and remove $MIRROR/elementary/packages.yml (it points back to the hub). See README, "Offline install".
+  and remove $MIRROR/elementary/packages.yml (it points back to the hub). See README.md, "Offline install".
 MSG
   exit 1
 fi
