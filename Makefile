@@ -22,7 +22,7 @@ export DEMAND_RAW_DIR       ?= $(CURDIR)/data/raw
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 
-# Size of the embedded default dataset (see README "Embedded default data").
+# Size of the embedded default dataset (docs/install.md, "The embedded default data").
 PRODUCTS ?= 200
 YEARS    ?= 4
 SEED     ?= 42
