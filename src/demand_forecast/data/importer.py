@@ -63,10 +63,8 @@ removed, since it would describe other data. Other files in ``<out>/raw`` are le
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import re
 import shutil
 import sys
 import uuid
@@ -79,88 +77,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .contract import OPTIONAL_SOURCES, SALES_SCHEMA, SNAPSHOT_SCHEMA, SOURCES, products_schema
+from .optional_inputs import read_optional_files
+from .reading import ImportValidationError, as_text, parse_dates, parse_numbers, problem, read_table_file
 
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-ISO_MONTH = re.compile(r"^\d{4}-\d{2}$")
-
-
-class ImportValidationError(ValueError):
-    """The input file cannot be imported; the message names file, row and column."""
-
-
-def _problem(path: Path, rows: np.ndarray, col: str, flag: str, what: str, values: list) -> ImportValidationError:
-    row = int(rows[0])
-    more = f" ({len(rows) - 1} more bad row(s) in this column)" if len(rows) > 1 else ""
-    return ImportValidationError(
-        f"{path.name}: row {row}, column '{col}' ({flag}): {what}: {values[0]!r}{more}. "
-        f"Rows are counted from 1 = first data row after the header. File: {path}"
-    )
-
-
-def _read(path: Path) -> pd.DataFrame:
-    name = path.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            return pq.read_table(path).to_pandas()
-        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            sep = "\t" if name.endswith(".tsv") else ","
-            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ImportValidationError(f"{path.name}: cannot read the file: {exc}. File: {path}") from exc
-    raise ImportValidationError(
-        f"{path.name}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet). File: {path}"
-    )
-
-
-def _as_text(series: pd.Series) -> pd.Series:
-    """Text with missing values as ''."""
-    out = series.astype(object).where(series.notna(), "")
-    return out.map(lambda v: v if isinstance(v, str) else str(v)).str.strip()
-
-
-def _parse_dates(path: Path, series: pd.Series, col: str, date_format: str | None) -> pd.Series:
-    """Return datetime64 dates (midnight); raise on the first unparseable value."""
-    non_null = series.dropna()
-    if pd.api.types.is_datetime64_any_dtype(series):
-        parsed = pd.to_datetime(series)
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_localize(None)
-    elif len(non_null) and all(isinstance(v, dt.date) for v in non_null):
-        # parquet date32 columns arrive as datetime.date objects
-        parsed = pd.to_datetime(series.astype(object), errors="coerce")
-    else:
-        text = _as_text(series)
-        if date_format:
-            parsed = pd.to_datetime(text, format=date_format, errors="coerce")
-        else:
-            iso = text.str.match(ISO_DATE)
-            month = text.str.match(ISO_MONTH)
-            candidate = text.where(~month, text + "-01").str.slice(0, 10)
-            parsed = pd.to_datetime(candidate.where(iso | month, None), format="%Y-%m-%d", errors="coerce")
-    parsed = pd.Series(parsed, index=series.index)
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if len(bad):
-        hint = f"expected format {date_format!r}" if date_format else "expected YYYY-MM-DD or YYYY-MM"
-        raise _problem(path, bad + 1, col, "--date-col", f"cannot parse date ({hint})", [series.iloc[bad[0]]])
-    return parsed.dt.normalize().astype("datetime64[us]")
-
-
-def _parse_numbers(path: Path, series: pd.Series, col: str, flag: str, what: str) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        values = series.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        text = _as_text(series)
-        values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        raise _problem(path, bad + 1, col, flag, f"{what} is not a number", [series.iloc[bad[0]]])
-    return values
+__all__ = ["ImportValidationError", "add_arguments", "import_file", "main", "run", "validate", "write"]
 
 
 def _labels(series: pd.Series | None, n: int, default: str) -> np.ndarray:
     if series is None:
         return np.full(n, default, dtype=object)
-    text = _as_text(series)
+    text = as_text(series)
     return text.where(text != "", "unknown").to_numpy(dtype=object)
 
 
@@ -191,7 +117,7 @@ def validate(
         raise ImportValidationError(f"{path.name}: file not found: {path}")
     if frequency not in ("auto", "daily", "monthly"):
         raise ImportValidationError(f"{path.name}: --frequency must be auto, daily or monthly, got {frequency!r}")
-    df = _read(path)
+    df = read_table_file(path)
     columns = [str(c) for c in df.columns]
     df.columns = columns
 
@@ -220,20 +146,20 @@ def validate(
     if n == 0:
         raise ImportValidationError(f"{path.name}: row 1: the file has a header but no data rows. File: {path}")
 
-    ids = _as_text(df[id_col])
+    ids = as_text(df[id_col])
     empty = np.flatnonzero((ids == "").to_numpy())
     if len(empty):
-        raise _problem(path, empty + 1, id_col, "--id-col", "empty series id", [df[id_col].iloc[empty[0]]])
+        raise problem(path, empty + 1, id_col, "--id-col", "empty series id", [df[id_col].iloc[empty[0]]])
 
-    dates = _parse_dates(path, df[date_col], date_col, date_format)
+    dates = parse_dates(path, df[date_col], date_col, date_format)
 
-    qty = _parse_numbers(path, df[qty_col], qty_col, "--qty-col", "quantity")
+    qty = parse_numbers(path, df[qty_col], qty_col, "--qty-col", "quantity")
     if round_quantities:
         qty = np.floor(qty + 0.5)
     else:
         frac = np.flatnonzero(qty != np.round(qty))
         if len(frac):
-            raise _problem(
+            raise problem(
                 path,
                 frac + 1,
                 qty_col,
@@ -243,15 +169,15 @@ def validate(
             )
     if np.abs(qty).max() >= 2**53:
         big = np.flatnonzero(np.abs(qty) >= 2**53)
-        raise _problem(path, big + 1, qty_col, "--qty-col", "quantity too large", [df[qty_col].iloc[big[0]]])
+        raise problem(path, big + 1, qty_col, "--qty-col", "quantity too large", [df[qty_col].iloc[big[0]]])
     qty = qty.astype(np.int64)
 
     if "price" in optional:
         col = optional["price"]
-        price = _parse_numbers(path, df[col], col, "--price-col", "unit price")
+        price = parse_numbers(path, df[col], col, "--price-col", "unit price")
         neg = np.flatnonzero(price < 0)
         if len(neg):
-            raise _problem(path, neg + 1, col, "--price-col", "unit price is negative", [df[col].iloc[neg[0]]])
+            raise problem(path, neg + 1, col, "--price-col", "unit price is negative", [df[col].iloc[neg[0]]])
     else:
         if not (default_price >= 0 and np.isfinite(default_price)):
             raise ImportValidationError(f"--default-price must be a non-negative number, got {default_price}")
@@ -435,8 +361,6 @@ def import_file(
     **options,
 ) -> dict:
     """Validate ``input`` and the optional files completely, then write ``<out>/raw``. Returns the summary."""
-    from .optional_inputs import read_optional_files
-
     result = validate(Path(input), **options)
     files = {"stock": stock, "purchase_orders": purchase_orders, "ordering_rules": ordering_rules}
     extra = read_optional_files(files, options.get("id_col", "product_id"), result["products"])

@@ -34,7 +34,7 @@ from .contract import (
     PURCHASE_ORDERS_SCHEMA,
     SNAPSHOT_SCHEMA,
 )
-from .importer import ImportValidationError, _as_text, _parse_dates, _parse_numbers, _problem, _read
+from .reading import ImportValidationError, as_text, parse_dates, parse_numbers, problem, read_table_file
 
 #: folder written for each option
 FOLDERS = {"stock": "stock_snapshots", "purchase_orders": "purchase_orders", "ordering_rules": "ordering_rules"}
@@ -54,13 +54,13 @@ def _column(path: Path, df: pd.DataFrame, names: tuple[str, ...], flag: str, req
 
 
 def _ids(path: Path, df: pd.DataFrame, col: str, flag: str, known: set[str]) -> np.ndarray:
-    ids = _as_text(df[col])
+    ids = as_text(df[col])
     empty = np.flatnonzero((ids == "").to_numpy())
     if len(empty):
-        raise _problem(path, empty + 1, col, flag, "empty product id", [df[col].iloc[empty[0]]])
+        raise problem(path, empty + 1, col, flag, "empty product id", [df[col].iloc[empty[0]]])
     unknown = np.flatnonzero(~ids.isin(known).to_numpy())
     if len(unknown):
-        raise _problem(
+        raise problem(
             path, unknown + 1, col, flag, "product id is not a series of the sales file", [ids.iloc[unknown[0]]]
         )
     return ids.to_numpy(dtype=object)
@@ -68,24 +68,24 @@ def _ids(path: Path, df: pd.DataFrame, col: str, flag: str, known: set[str]) -> 
 
 def _numbers(path: Path, df: pd.DataFrame, col: str, flag: str, what: str) -> np.ndarray:
     """Numbers of a column; an empty cell is NaN, anything else that is not a number an error."""
-    text = _as_text(df[col])
+    text = as_text(df[col])
     values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero((text != "").to_numpy() & ~np.isfinite(values))
     if len(bad):
-        raise _problem(path, bad + 1, col, flag, f"{what} is not a number", [df[col].iloc[bad[0]]])
+        raise problem(path, bad + 1, col, flag, f"{what} is not a number", [df[col].iloc[bad[0]]])
     return values
 
 
 def _whole(path: Path, df: pd.DataFrame, col: str, flag: str, minimum: int, default: int | None = None) -> np.ndarray:
     """Whole numbers >= ``minimum``; with a ``default``, empty cells take it (else they are an error)."""
     if default is None:
-        values = _parse_numbers(path, df[col], col, flag, col)
+        values = parse_numbers(path, df[col], col, flag, col)
     else:
         values = _numbers(path, df, col, flag, col)
         values = np.where(np.isnan(values), float(default), values)
     bad = np.flatnonzero((values != np.round(values)) | (values < minimum))
     if len(bad):
-        raise _problem(path, bad + 1, col, flag, f"not a whole number >= {minimum}", [df[col].iloc[bad[0]]])
+        raise problem(path, bad + 1, col, flag, f"not a whole number >= {minimum}", [df[col].iloc[bad[0]]])
     return values.astype(np.int64)
 
 
@@ -93,7 +93,7 @@ def _read_nonempty(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ImportValidationError(f"{path.name}: file not found: {path}")
-    df = _read(path)
+    df = read_table_file(path)
     df.columns = [str(c) for c in df.columns]
     if len(df) == 0:
         raise ImportValidationError(f"{path.name}: row 1: the file has a header but no data rows. File: {path}")
@@ -115,12 +115,12 @@ def read_stock(path: Path, id_col: str, known: set[str], loaded_at: np.datetime6
     datec = _column(path, df, ("snapshot_date", "date"), "--stock snapshot_date")
     qtyc = _column(path, df, ("on_hand_qty",), "--stock on_hand_qty")
     ids = _ids(path, df, idc, "--stock", known)
-    dates = _parse_dates(path, df[datec], datec, None)
+    dates = parse_dates(path, df[datec], datec, None)
     qty = _whole(path, df, qtyc, "--stock", 0)
     key = pd.DataFrame({"id": ids, "date": dates.to_numpy()})
     dup = np.flatnonzero(key.duplicated().to_numpy())
     if len(dup):
-        raise _problem(
+        raise problem(
             path, dup + 1, datec, "--stock", "second snapshot of the same product and day", [df[datec].iloc[dup[0]]]
         )
     return pa.table(
@@ -142,15 +142,15 @@ def read_purchase_orders(path: Path, id_col: str, known: set[str], loaded_at: np
     orderc = _column(path, df, ("order_date",), "--purchase-orders order_date")
     arrivalc = _column(path, df, ("expected_arrival_month",), "--purchase-orders expected_arrival_month")
     qtyc = _column(path, df, ("quantity",), "--purchase-orders quantity")
-    order_date = _parse_dates(path, df[orderc], orderc, None)
-    arrival = _parse_dates(path, df[arrivalc], arrivalc, None).dt.to_period("M").dt.to_timestamp()
+    order_date = parse_dates(path, df[orderc], orderc, None)
+    arrival = parse_dates(path, df[arrivalc], arrivalc, None).dt.to_period("M").dt.to_timestamp()
     qty = _whole(path, df, qtyc, "--purchase-orders", 1)
     statusc = _column(path, df, ("status",), "", required=False)
-    status = _as_text(df[statusc]).str.lower() if statusc else pd.Series("open", index=df.index)
+    status = as_text(df[statusc]).str.lower() if statusc else pd.Series("open", index=df.index)
     status = status.where(status != "", "open")
     bad = np.flatnonzero(~status.isin(PURCHASE_ORDER_STATUSES).to_numpy())
     if len(bad):
-        raise _problem(
+        raise problem(
             path,
             bad + 1,
             statusc,
@@ -161,13 +161,13 @@ def read_purchase_orders(path: Path, id_col: str, known: set[str], loaded_at: np
     receivedc = _column(path, df, ("received_date",), "", required=False)
     received = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
     if receivedc:
-        text = _as_text(df[receivedc])
-        parsed = _parse_dates(
+        text = as_text(df[receivedc])
+        parsed = parse_dates(
             path, text.where(text != "", "1970-01-01"), receivedc, None
         )  # placeholder: row numbers stay
         received = parsed.where(text != "")
     idcol = _column(path, df, ("purchase_order_id",), "", required=False)
-    po_ids = _as_text(df[idcol]) if idcol else pd.Series("", index=df.index)
+    po_ids = as_text(df[idcol]) if idcol else pd.Series("", index=df.index)
     po_ids = po_ids.where(po_ids != "", pd.Series([f"PO{i + 1}" for i in range(len(df))], index=df.index))
     return pa.table(
         {
@@ -193,7 +193,7 @@ def read_ordering_rules(path: Path, id_col: str, known: set[str], loaded_at: np.
     ids = _ids(path, df, idc, "--ordering-rules", known)
     dup = np.flatnonzero(pd.Series(ids).duplicated().to_numpy())
     if len(dup):
-        raise _problem(path, dup + 1, idc, "--ordering-rules", "second rule for the same product", [ids[dup[0]]])
+        raise problem(path, dup + 1, idc, "--ordering-rules", "second rule for the same product", [ids[dup[0]]])
     pack = _whole(path, df, _column(path, df, ("pack_size",), "--ordering-rules pack_size"), "--ordering-rules", 1)
     moqc = _column(path, df, ("min_order_qty",), "", required=False)
     moq = _whole(path, df, moqc, "--ordering-rules", 0, default=0) if moqc else np.zeros(len(df), np.int64)
@@ -205,7 +205,7 @@ def read_ordering_rules(path: Path, id_col: str, known: set[str], loaded_at: np.
         values = _numbers(path, df, col, "--ordering-rules", name)
         negative = np.flatnonzero(values < 0)
         if len(negative):
-            raise _problem(
+            raise problem(
                 path, negative + 1, col, "--ordering-rules", f"{name} is negative", [df[col].iloc[negative[0]]]
             )
         return pa.array(values, pa.float64(), mask=np.isnan(values))
