@@ -20,6 +20,9 @@ export DBT_PACKAGES_FOLDER  ?= $(CURDIR)/dbt_packages
 export DEMAND_DUCKDB_PATH   ?= $(CURDIR)/warehouse/demand.duckdb
 export DEMAND_RAW_DIR       ?= $(CURDIR)/data/raw
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# dbt's file log (logs/dbt.log): INFO, rotated at 2 MB with 5 backups, as the batch runs dbt (ops/logfiles.py).
+export DBT_LOG_LEVEL_FILE     ?= info
+export DBT_LOG_FILE_MAX_BYTES ?= 2097152
 export DO_NOT_TRACK := 1
 
 # Size of the embedded default dataset (see README "Embedded default data").

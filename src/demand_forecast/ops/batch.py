@@ -34,6 +34,7 @@ import duckdb
 from demand_forecast.data.contract import check_raw_files
 from demand_forecast.months import add_months, parse_month
 from demand_forecast.ops.dbt_results import load_run_results
+from demand_forecast.ops.logfiles import dbt_log_env, keep_batch_logs, prune_batch_logs
 from demand_forecast.ops.notify import Notifier, NotifyConfigError
 from demand_forecast.ops.publish import (
     BatchLock,
@@ -86,7 +87,7 @@ def _dbt(*args: str) -> list[str]:
 
 def _dbt_env(warehouse: Path, stage: Stage) -> dict[str, str]:
     """A dbt step's environment: the warehouse it builds, exports kept in the staging folder."""
-    return {"DEMAND_DUCKDB_PATH": str(warehouse), "DEMAND_EXPORT_DIR": str(stage.exports)}
+    return {"DEMAND_DUCKDB_PATH": str(warehouse), "DEMAND_EXPORT_DIR": str(stage.exports), **dbt_log_env()}
 
 
 # ---------------------------------------------------------------------- arguments
@@ -403,12 +404,15 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
         try:
             if notify_error is not None:
                 raise BatchStop(f"the alert settings are broken, so nobody can be notified: {notify_error}")
+            _prune_logs(run)
             stage = layout.stage(run.run_id)
             run.step("lock and recover", partial(_lock_and_recover, lock, run, layout, stage))
             request = run.step(
                 "check arguments and raw files", partial(_check_inputs, as_of, replay_months, extra_vars, skip_reports)
             ).value
-            run.step("dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR)
+            run.step(
+                "dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR, extra_env=dbt_log_env()
+            )
             run.step("stage warehouse", partial(copy_published, layout, stage))
             plan = _plan(run, request, stage)
             # Elementary's tables must exist before its source tests run in the first build; once
@@ -452,6 +456,17 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
     return 0
 
 
+def _prune_logs(run: BatchRun) -> None:
+    """Keep the newest ``DEMAND_LOG_KEEP`` batch logs (this run's included); dbt's log rotates itself."""
+    try:
+        keep = keep_batch_logs()
+    except ValueError as error:
+        raise BatchStop(str(error)) from error
+    removed = prune_batch_logs(run.log_path.parent, keep, current=run.log_path)
+    if removed:
+        run.log(f"removed {len(removed)} batch log(s) older than the newest {keep} (DEMAND_LOG_KEEP)")
+
+
 def _plan(run: BatchRun, request: Request, stage: Stage) -> Plan:
     """The months of the run. The default run (no --as-of, one month) lets its build resolve the last
     complete month; otherwise ``int_batch_parameters`` is run first, on a scratch file, to plan and
@@ -493,7 +508,7 @@ def _reports(run: BatchRun, stage: Stage) -> None:
         "elementary report",
         elementary_report_command(stage.reports / "elementary_report.html"),
         cwd=PROJECT_DIR,
-        extra_env={"DEMAND_DUCKDB_PATH": str(stage.warehouse)},
+        extra_env={"DEMAND_DUCKDB_PATH": str(stage.warehouse), **dbt_log_env()},
     )
     run.step(
         "dashboard",
