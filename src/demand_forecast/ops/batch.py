@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,7 +34,8 @@ import duckdb
 
 from demand_forecast.data.contract import check_raw_files
 from demand_forecast.months import add_months, parse_month
-from demand_forecast.ops.dbt_results import load_run_results
+from demand_forecast.ops.dbt_results import load_run_results, run_results_path
+from demand_forecast.ops.dbt_rows import built_rows, parquet_rows
 from demand_forecast.ops.logfiles import dbt_log_env, keep_batch_logs, prune_batch_logs
 from demand_forecast.ops.notify import Notifier, NotifyConfigError
 from demand_forecast.ops.publish import (
@@ -88,6 +90,13 @@ def _dbt(*args: str) -> list[str]:
 def _dbt_env(warehouse: Path, stage: Stage) -> dict[str, str]:
     """A dbt step's environment: the warehouse it builds, exports kept in the staging folder."""
     return {"DEMAND_DUCKDB_PATH": str(warehouse), "DEMAND_EXPORT_DIR": str(stage.exports), **dbt_log_env()}
+
+
+def _rows_built(warehouse: Path) -> Callable[[], int | None]:
+    """The ``rows`` of a dbt step about to start: what its run_results name, counted in ``warehouse``."""
+    started = time.time()
+    results = run_results_path(PROJECT_DIR, os.environ.get("DBT_TARGET_PATH"))
+    return partial(built_rows, results, warehouse, newer_than=started - 2)
 
 
 # ---------------------------------------------------------------------- arguments
@@ -335,6 +344,7 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
             _dbt("build", "--exclude", "package:elementary", "--vars", variables),
             cwd=PROJECT_DIR,
             extra_env=_dbt_env(target, stage),
+            rows=_rows_built(target),
         )
     if plan.is_replay:
         assert plan.readers_month is not None
@@ -355,6 +365,7 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
             ),
             cwd=PROJECT_DIR,
             extra_env=_dbt_env(stage.warehouse, stage),
+            rows=_rows_built(stage.warehouse),
         )
 
 
@@ -428,6 +439,7 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
                     _dbt("run", "--select", "elementary"),
                     cwd=PROJECT_DIR,
                     extra_env=_dbt_env(stage.warehouse, stage),
+                    rows=_rows_built(stage.warehouse),
                 )
             else:
                 run.log(f"Elementary's tables are in place (package {installed}): not rebuilt")
@@ -437,7 +449,11 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
                 run.log(f"built the last complete month of the data: {month_label(built)}")
             write_metrics_to_duckdb(stage.warehouse, run.metrics)  # the dashboard shows this run's builds
             results = load_run_results(PROJECT_DIR, target_path=os.environ.get("DBT_TARGET_PATH"))
-            run.step("export marts", partial(export_marts, stage.warehouse, stage.exports))
+            run.step(
+                "export marts",
+                partial(export_marts, stage.warehouse, stage.exports),
+                rows=partial(parquet_rows, stage.exports),
+            )
             if not request.skip_reports:
                 _reports(run, stage)
             for label, value in _read_summary(stage.warehouse).items():
@@ -482,6 +498,7 @@ def _plan(run: BatchRun, request: Request, stage: Stage) -> Plan:
         _dbt("run", "--select", "+int_batch_parameters", "--vars", json.dumps(request.extra_vars)),
         cwd=PROJECT_DIR,
         extra_env=_dbt_env(plan_db, stage),
+        rows=_rows_built(plan_db),
     )
     plan = run.step("plan months", partial(plan_months, request, plan_db, stage.warehouse)).value
     readers = f" (a replay: readers stay at {month_label(plan.readers_month)})" if plan.is_replay else ""
