@@ -20,6 +20,9 @@ export DBT_PACKAGES_FOLDER  ?= $(CURDIR)/dbt_packages
 export DEMAND_DUCKDB_PATH   ?= $(CURDIR)/warehouse/demand.duckdb
 export DEMAND_RAW_DIR       ?= $(CURDIR)/data/raw
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# dbt's file log (logs/dbt.log): INFO, rotated at 2 MB with 5 backups, as the batch runs dbt (ops/logfiles.py).
+export DBT_LOG_LEVEL_FILE     ?= info
+export DBT_LOG_FILE_MAX_BYTES ?= 2097152
 export DO_NOT_TRACK := 1
 
 # Size of the embedded default dataset (docs/install.md, "The embedded default data").
@@ -29,7 +32,7 @@ SEED     ?= 42
 # How many past months `make run` replays so history, accuracy and monitoring are not empty.
 REPLAY_MONTHS ?= 6
 
-.PHONY: help run test test-fast lint install deps data clean pytest monitor docs bench-env bench-real
+.PHONY: help run test test-fast lint install deps data clean pytest monitor docs bench-env bench-real dagster
 
 help:
 	@echo "make run    - install, generate the default data, run the monthly batch, write reports/"
@@ -38,6 +41,7 @@ help:
 	@echo "make lint   - ruff (lint + format check) and sqlfluff; fails on any finding"
 	@echo "make docs   - the dbt docs site as one HTML file that opens from disk: reports/docs/index.html"
 	@echo "make monitor - send Elementary's alerts to Slack or Teams (DEMAND_EDR_SLACK_WEBHOOK / DEMAND_EDR_TEAMS_WEBHOOK)"
+	@echo "make dagster - install the optional Dagster example (orchestration/dagster/, docs/operations.md)"
 	@echo "make bench-real - real-data benchmark through import + batch, beside statsforecast peers (docs/benchmarks.md)"
 	@echo "make clean  - remove the warehouse, reports, generated data and dbt artefacts"
 
@@ -68,17 +72,31 @@ data: $(STAMP)
 run: deps data
 	@$(VENV)/bin/demand-forecast run --replay-months $(REPLAY_MONTHS) $(RUN_ARGS)
 
-pytest: deps
+pytest: deps dagster
 	@scripts/run_tests.sh
 
+# The optional Dagster example (orchestration/dagster/, docs/operations.md): `make test` installs the
+# extra when it installs cleanly within 5 minutes; otherwise it says so once and its tests are skipped.
+DAGSTER_STAMP := $(VENV)/.dagster-extra
+$(DAGSTER_STAMP): $(STAMP)
+	@echo "Installing the optional Dagster extra (pip install -e .[dagster]) ..."
+	@if timeout 300 $(PY) -m pip install --quiet --disable-pip-version-check -e ".[dagster]" -c requirements/constraints.txt \
+			> $(VENV)/dagster-install.log 2>&1 && $(PY) -m pip check >> $(VENV)/dagster-install.log 2>&1; then \
+		echo installed > $@; \
+	else \
+		echo "WARNING: the Dagster extra did not install cleanly (see $(VENV)/dagster-install.log); its tests are skipped"; \
+		echo failed > $@; \
+	fi
+
+dagster: $(DAGSTER_STAMP)
+
 # Lint: ruff on Python (lint and format), sqlfluff on the dbt SQL (dbt templater, duckdb dialect;
-# rules and reasons in .sqlfluff). Any finding fails.
+# rules and reasons in .sqlfluff). Any finding fails. .pre-commit-config.yaml runs the same three checks.
 lint: deps
 	@echo "ruff check / ruff format --check ..."
 	@$(VENV)/bin/ruff check --no-cache . && $(VENV)/bin/ruff format --no-cache --check .
 	@echo "sqlfluff lint (models, tests, macros, analyses) ..."
-	@lintdb=$$(mktemp -d); trap 'rm -rf "$$lintdb"' EXIT; DEMAND_DUCKDB_PATH=$$lintdb/lint.duckdb $(VENV)/bin/sqlfluff lint models tests macros analyses --disable-progress-bar 2>&1 \
-		| grep -v "^WARNING .*Skipped file .* because it is a macro" ; exit $${PIPESTATUS[0]}
+	@scripts/lint_sql.sh
 
 test: lint pytest
 

@@ -25,6 +25,7 @@ import pandas as pd
 from .forecasting.config import ForecastConfig
 from .forecasting.pipeline import ForecastResult, run_forecasting
 from .forecasting.schemas import TableSchema
+from .ops.progress import progress_lines
 
 _RESULTS: dict[str, ForecastResult] = {}
 _LOCK = threading.Lock()
@@ -119,7 +120,8 @@ def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, co
         if key not in _RESULTS:
             while len(_RESULTS) >= _MAX_CACHED:
                 _RESULTS.pop(next(iter(_RESULTS)))
-            _RESULTS[key] = run_forecasting(panel, profiles, as_of_month, config)
+            with progress_lines():  # stage, series done / total, elapsed: into the batch's log
+                _RESULTS[key] = run_forecasting(panel, profiles, as_of_month, config)
         return _RESULTS[key]
 
 

@@ -304,7 +304,7 @@ def test_webhook_http_error_is_reported_not_raised():
         results = Notifier.from_env(alert_env(sink)).send(MESSAGE)
     assert len(sink.requests) == 1
     (result,) = results
-    assert not result.ok and "HTTP 500" in result.error
+    assert not result.ok and "error=500" in result.error  # Apprise: "Failed to send JSON POST ..., error=500."
 
 
 def test_unreachable_webhook_does_not_raise():
@@ -327,17 +327,18 @@ def test_webhook_keeps_the_newest_log_lines_when_too_long():
 def test_email_delivered_to_all_recipients(smtp_sink):
     results = Notifier.from_env(alert_env(smtp=smtp_sink)).send(MESSAGE)
     assert [(r.channel, r.ok) for r in results] == [("email", True)]
-    assert len(smtp_sink.messages) == 1
-    envelope = smtp_sink.messages[0]
-    assert envelope["from"] == "batch@example.test"
-    assert envelope["to"] == ["planner@example.test", "ops@example.test"]
-    (msg,) = smtp_sink.parsed()
-    assert msg["Subject"].startswith("[demand-forecast] FAILED: batch monthly")
-    assert msg["To"] == "planner@example.test, ops@example.test"
-    body = msg.get_content()
-    assert "error:  exit code 1" in body
-    assert "boom" in body and "Müller GmbH <!channel> & co" in body  # plain text, not escaped
-    assert all(b < 128 for b in envelope["data"])  # 7-bit safe on the wire
+    # Apprise sends each recipient a message of their own, over one SMTP session
+    assert len(smtp_sink.messages) == 2
+    assert [m["from"] for m in smtp_sink.messages] == ["batch@example.test"] * 2
+    assert [m["to"] for m in smtp_sink.messages] == [["planner@example.test"], ["ops@example.test"]]
+    for envelope, msg in zip(smtp_sink.messages, smtp_sink.parsed(), strict=True):
+        assert msg["Subject"].startswith("[demand-forecast] FAILED: batch monthly")
+        assert msg["To"] == envelope["to"][0]
+        body = msg.get_content()
+        assert "error:  exit code 1" in body
+        assert "boom" in body and "Müller GmbH <!channel> & co" in body  # plain text, not escaped
+        assert all(b < 128 for b in envelope["data"])  # 7-bit safe on the wire
+    assert smtp_sink.commands.count("EHLO") == 1
     assert smtp_sink.commands[-1] == "QUIT"
 
 
@@ -347,7 +348,7 @@ def test_email_login_when_user_configured():
         (result,) = Notifier.from_env(env).send(MESSAGE)
     assert result.ok, result.error
     assert sink.logins == [("batch", "pw")]
-    assert len(sink.messages) == 1
+    assert len(sink.messages) == 2  # one per recipient
 
 
 def test_email_starttls_unsupported_is_reported_not_raised(smtp_sink):
@@ -361,4 +362,35 @@ def test_one_broken_channel_does_not_stop_the_other(smtp_sink):
     env = alert_env(smtp=smtp_sink, DEMAND_ALERT_WEBHOOK_URL=f"http://{LOCALHOST}:{closed_port()}/x")
     results = Notifier.from_env(env).send(MESSAGE)
     assert [(r.channel, r.ok) for r in results] == [("webhook", False), ("email", True)]
-    assert len(smtp_sink.messages) == 1
+    assert len(smtp_sink.messages) == 2  # one per recipient
+
+
+# --------------------------------------------------------------------------- any Apprise URL
+def test_apprise_urls_reach_any_service(http_sink):
+    """DEMAND_ALERT_URLS takes Apprise URLs: here its generic JSON service, to the local receiver."""
+    url = http_sink.url.replace("http://", "json://")
+    notifier = Notifier.from_env({"DEMAND_ALERT_URLS": f" {url} ,"})
+    assert notifier.describe() == "json"
+    assert "hooks" not in repr(notifier.channels[0])  # tokens stay out of logs
+    (result,) = notifier.send(MESSAGE)
+    assert result.ok, result.error
+    payload = json.loads(http_sink.requests[0]["body"])
+    assert payload["title"].startswith("[demand-forecast] FAILED: batch monthly")
+    assert "error:  exit code 1" in payload["message"] and "boom" in payload["message"]
+
+
+def test_an_url_apprise_does_not_understand_is_refused_at_start():
+    with pytest.raises(NotifyConfigError, match="DEMAND_ALERT_URLS: Apprise does not understand .*scheme nosuch"):
+        Notifier.from_env({"DEMAND_ALERT_URLS": "nosuch://secret-token@host"})
+
+
+def test_webhook_query_and_login_characters_survive_the_translation(http_sink):
+    env = {"DEMAND_ALERT_WEBHOOK_URL": http_sink.url + "?code=a%2Fb&x=1"}
+    (result,) = Notifier.from_env(env).send(MESSAGE)
+    assert result.ok, result.error
+    assert http_sink.requests[0]["path"] == "/hooks/T000/B000?code=a%2Fb&x=1"
+    with SmtpSink(auth=True) as sink:
+        env = alert_env(smtp=sink, DEMAND_ALERT_SMTP_USER="batch@corp", DEMAND_ALERT_SMTP_PASSWORD="p w:/@?&#")
+        (result,) = Notifier.from_env(env).send(MESSAGE)
+    assert result.ok, result.error
+    assert sink.logins == [("batch@corp", "p w:/@?&#")]

@@ -134,7 +134,7 @@ def test_notify_on_success_sends_one_message(tmp_path, sinks):
     with BatchRun(name="monthly", log_dir=tmp_path, notifier=notifier, console=io.StringIO()) as run:
         run.step("ok", [PY, "-c", "pass"])
         run.summary_line("products forecast", 600)
-    assert len(http.requests) == 1 and len(smtp.messages) == 1
+    assert len(http.requests) == 1 and len(smtp.messages) == 2  # one alert: a message per recipient
     assert "OK: batch monthly" in http.texts[0] and "products forecast" in http.texts[0]
 
 
@@ -163,14 +163,15 @@ def test_failing_run_notifies_once_skips_later_steps_and_raises(tmp_path, sinks,
     assert run.status == "failed"
 
     # exactly one webhook message and one e-mail, with the step name and the log tail
-    assert len(http.requests) == 1 and len(smtp.messages) == 1
+    assert len(http.requests) == 1 and len(smtp.messages) == 2  # one alert: a message per recipient
     (text,) = http.texts
-    (body,) = smtp.bodies()
-    (mail,) = smtp.parsed()
+    body, same_body = smtp.bodies()  # the same message to each of the two recipients
+    assert body == same_body
+    mails = smtp.parsed()
     for content in (text, body):
         assert "exit-three" in content and run.run_id in content
         assert "boom" in content and "exit code 3" in content
-    assert "exit-three" in mail["Subject"]
+    assert all("exit-three" in mail["Subject"] for mail in mails)
     assert [r.ok for r in run.notifications] == [True, True]
 
     log = run.log_path.read_text(encoding="utf-8")
@@ -202,7 +203,7 @@ def test_steps_after_a_caught_failure_are_skipped_and_the_run_still_fails(tmp_pa
         assert result.status == "skipped"
     assert ran == []
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("exit-three", "failed"), ("later", "skipped")]
-    assert len(http.requests) == 1 and len(smtp.messages) == 1
+    assert len(http.requests) == 1 and len(smtp.messages) == 2  # one alert: a message per recipient
 
 
 def test_python_step_exception_fails_the_run(tmp_path, sinks, notifier):
@@ -234,7 +235,7 @@ def test_exception_outside_a_step_is_reported_as_batch_failure(tmp_path, sinks, 
     assert isinstance(info.value.__cause__, KeyError)
     assert info.value.step_name is None
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("load", "ok"), ("report", "skipped")]
-    assert len(http.requests) == 1 and len(smtp.messages) == 1
+    assert len(http.requests) == 1 and len(smtp.messages) == 2  # one alert: a message per recipient
     assert "KeyError" in http.texts[0]
     assert "FAILED outside a step (after step load)" in run.log_path.read_text(encoding="utf-8")
 
@@ -250,7 +251,7 @@ def test_interrupt_inside_a_step_is_logged_notified_and_propagated(tmp_path, sin
             run.step("x", interrupted)
     assert [(m["step_name"], m["status"]) for m in run.metrics] == [("x", "failed"), ("y", "skipped")]
     assert run.status == "failed" and run.failure.step_name == "x"
-    assert len(http.requests) == 1 and len(smtp.messages) == 1
+    assert len(http.requests) == 1 and len(smtp.messages) == 2  # one alert: a message per recipient
     assert "interrupted (KeyboardInterrupt)" in http.texts[0]
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import progress
 from .features import PanelArrays, level_at
 from .metrics import mase_scale_at
 
@@ -157,7 +158,8 @@ def cross_validation(
         needs = model.needs
         groups = refit.groups(n_cutoffs) if needs.estimated else [list(range(n_cutoffs + 1))]
         parts = []
-        for group in groups:
+        for number, group in enumerate(groups, start=1):
+            progress.stage(f"models: {model.name} fit {number}/{len(groups)}")
             model.fit(panel, origins[group[0]], executor=executor)
             parts.append(model.forecast(panel, [origins[slot] for slot in group]))
         forecasts[model.name] = np.concatenate(parts, axis=1)

@@ -38,6 +38,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from . import progress
+
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -106,6 +108,11 @@ def _run_chunk(func: SeriesFunction, chunk: pd.DataFrame, key: str, kwargs: dict
     return pd.concat(parts, ignore_index=True)
 
 
+def _counted(result: pd.DataFrame, chunk: pd.DataFrame, key: str) -> pd.DataFrame:
+    progress.advance(chunk[key].nunique())
+    return result
+
+
 def split_chunks(frame: pd.DataFrame, key: str, chunk_size: int) -> list[pd.DataFrame]:
     """Split ``frame`` (any order) into key-sorted chunks of at most ``chunk_size`` keys."""
     if frame.empty:
@@ -152,6 +159,7 @@ class LocalExecutor:
         chunks = split_chunks(frame, key, self.chunk_size)
         if not chunks:
             return pd.DataFrame()
+        progress.series(frame[key].nunique())
         if self.n_jobs <= 1 or len(chunks) == 1:
             results = self._in_process(func, chunks, key, kwargs)
         else:
@@ -159,7 +167,7 @@ class LocalExecutor:
                 with single_thread_env():  # workers the pool spawns now inherit single-threaded settings
                     pool = self._worker_pool()
                     futures = [pool.submit(_run_chunk, func, c, key, kwargs) for c in chunks]
-                results = [f.result() for f in futures]
+                results = [_counted(f.result(), c, key) for f, c in zip(futures, chunks, strict=True)]
             except BrokenProcessPool as exc:
                 # e.g. a host script without an ``if __name__ == "__main__"`` guard
                 warnings.warn(
@@ -177,7 +185,7 @@ class LocalExecutor:
     @staticmethod
     def _in_process(func: SeriesFunction, chunks: list[pd.DataFrame], key: str, kwargs: dict[str, Any]):
         with limit_native_threads():
-            return [_run_chunk(func, c, key, kwargs) for c in chunks]
+            return [_counted(_run_chunk(func, c, key, kwargs), c, key) for c in chunks]
 
 
 def map_series(

@@ -76,7 +76,7 @@ import pandas as pd
 
 from ..months import month_start
 from . import outputs as frames
-from . import schemas
+from . import progress, schemas
 from .backtest import ModelOutputs, Refit, backtest_long, cross_validation, interval_level
 from .config import ForecastConfig
 from .executor import Executor, LocalExecutor
@@ -203,6 +203,7 @@ class StageTimer:
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         started = time.perf_counter()
+        progress.stage(stage)
         try:
             yield
         finally:

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,7 +34,9 @@ import duckdb
 
 from demand_forecast.data.contract import check_raw_files
 from demand_forecast.months import add_months, parse_month
-from demand_forecast.ops.dbt_results import load_run_results
+from demand_forecast.ops.dbt_results import load_run_results, run_results_path
+from demand_forecast.ops.dbt_rows import built_rows, parquet_rows
+from demand_forecast.ops.logfiles import dbt_log_env, keep_batch_logs, prune_batch_logs
 from demand_forecast.ops.notify import Notifier, NotifyConfigError
 from demand_forecast.ops.publish import (
     BatchLock,
@@ -86,7 +89,14 @@ def _dbt(*args: str) -> list[str]:
 
 def _dbt_env(warehouse: Path, stage: Stage) -> dict[str, str]:
     """A dbt step's environment: the warehouse it builds, exports kept in the staging folder."""
-    return {"DEMAND_DUCKDB_PATH": str(warehouse), "DEMAND_EXPORT_DIR": str(stage.exports)}
+    return {"DEMAND_DUCKDB_PATH": str(warehouse), "DEMAND_EXPORT_DIR": str(stage.exports), **dbt_log_env()}
+
+
+def _rows_built(warehouse: Path) -> Callable[[], int | None]:
+    """The ``rows`` of a dbt step about to start: what its run_results name, counted in ``warehouse``."""
+    started = time.time()
+    results = run_results_path(PROJECT_DIR, os.environ.get("DBT_TARGET_PATH"))
+    return partial(built_rows, results, warehouse, newer_than=started - 2)
 
 
 # ---------------------------------------------------------------------- arguments
@@ -334,6 +344,7 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
             _dbt("build", "--exclude", "package:elementary", "--vars", variables),
             cwd=PROJECT_DIR,
             extra_env=_dbt_env(target, stage),
+            rows=_rows_built(target),
         )
     if plan.is_replay:
         assert plan.readers_month is not None
@@ -354,6 +365,7 @@ def _build_months(run: BatchRun, request: Request, plan: Plan, stage: Stage) -> 
             ),
             cwd=PROJECT_DIR,
             extra_env=_dbt_env(stage.warehouse, stage),
+            rows=_rows_built(stage.warehouse),
         )
 
 
@@ -403,12 +415,15 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
         try:
             if notify_error is not None:
                 raise BatchStop(f"the alert settings are broken, so nobody can be notified: {notify_error}")
+            _prune_logs(run)
             stage = layout.stage(run.run_id)
             run.step("lock and recover", partial(_lock_and_recover, lock, run, layout, stage))
             request = run.step(
                 "check arguments and raw files", partial(_check_inputs, as_of, replay_months, extra_vars, skip_reports)
             ).value
-            run.step("dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR)
+            run.step(
+                "dbt deps", ["bash", str(PROJECT_DIR / "scripts/dbt_deps.sh")], cwd=PROJECT_DIR, extra_env=dbt_log_env()
+            )
             run.step("stage warehouse", partial(copy_published, layout, stage))
             plan = _plan(run, request, stage)
             # Elementary's tables must exist before its source tests run in the first build; once
@@ -424,6 +439,7 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
                     _dbt("run", "--select", "elementary"),
                     cwd=PROJECT_DIR,
                     extra_env=_dbt_env(stage.warehouse, stage),
+                    rows=_rows_built(stage.warehouse),
                 )
             else:
                 run.log(f"Elementary's tables are in place (package {installed}): not rebuilt")
@@ -433,7 +449,11 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
                 run.log(f"built the last complete month of the data: {month_label(built)}")
             write_metrics_to_duckdb(stage.warehouse, run.metrics)  # the dashboard shows this run's builds
             results = load_run_results(PROJECT_DIR, target_path=os.environ.get("DBT_TARGET_PATH"))
-            run.step("export marts", partial(export_marts, stage.warehouse, stage.exports))
+            run.step(
+                "export marts",
+                partial(export_marts, stage.warehouse, stage.exports),
+                rows=partial(parquet_rows, stage.exports),
+            )
             if not request.skip_reports:
                 _reports(run, stage)
             for label, value in _read_summary(stage.warehouse).items():
@@ -452,6 +472,17 @@ def run_batch(as_of: str | None, replay_months: str | int, skip_reports: bool, e
     return 0
 
 
+def _prune_logs(run: BatchRun) -> None:
+    """Keep the newest ``DEMAND_LOG_KEEP`` batch logs (this run's included); dbt's log rotates itself."""
+    try:
+        keep = keep_batch_logs()
+    except ValueError as error:
+        raise BatchStop(str(error)) from error
+    removed = prune_batch_logs(run.log_path.parent, keep, current=run.log_path)
+    if removed:
+        run.log(f"removed {len(removed)} batch log(s) older than the newest {keep} (DEMAND_LOG_KEEP)")
+
+
 def _plan(run: BatchRun, request: Request, stage: Stage) -> Plan:
     """The months of the run. The default run (no --as-of, one month) lets its build resolve the last
     complete month; otherwise ``int_batch_parameters`` is run first, on a scratch file, to plan and
@@ -467,6 +498,7 @@ def _plan(run: BatchRun, request: Request, stage: Stage) -> Plan:
         _dbt("run", "--select", "+int_batch_parameters", "--vars", json.dumps(request.extra_vars)),
         cwd=PROJECT_DIR,
         extra_env=_dbt_env(plan_db, stage),
+        rows=_rows_built(plan_db),
     )
     plan = run.step("plan months", partial(plan_months, request, plan_db, stage.warehouse)).value
     readers = f" (a replay: readers stay at {month_label(plan.readers_month)})" if plan.is_replay else ""
@@ -493,7 +525,7 @@ def _reports(run: BatchRun, stage: Stage) -> None:
         "elementary report",
         elementary_report_command(stage.reports / "elementary_report.html"),
         cwd=PROJECT_DIR,
-        extra_env={"DEMAND_DUCKDB_PATH": str(stage.warehouse)},
+        extra_env={"DEMAND_DUCKDB_PATH": str(stage.warehouse), **dbt_log_env()},
     )
     run.step(
         "dashboard",

@@ -1,14 +1,20 @@
-"""Failure (and optional success) notifications for the batch run, standard library only.
+"""Failure (and optional success) notifications of the batch, delivered by Apprise.
 
-Channels are configured through environment variables and are all off by default:
+Apprise (https://github.com/caronc/apprise) speaks 100+ services (Slack, Microsoft Teams, e-mail,
+Discord, ntfy, PagerDuty, plain JSON webhooks, ...), each configured by one URL. The batch reads its
+channels from environment variables, all off by default:
 
 =============================== =============================================================
-``DEMAND_ALERT_WEBHOOK_URL``    POST ``{"text": ...}`` as JSON (Slack incoming webhook; Teams
-                                incoming webhooks accept the same body). Timeout 10 s.
+``DEMAND_ALERT_URLS``           Apprise URLs, separated by spaces or commas, e.g.
+                                ``slack://T000/B000/XXXX`` or ``msteams://...`` or
+                                ``mailtos://user:pass@example.com?to=ops@example.com``.
+``DEMAND_ALERT_WEBHOOK_URL``    an http(s) URL: POST ``{"text": ...}`` as JSON (a Slack incoming
+                                webhook; Teams incoming webhooks accept the same body).
 ``DEMAND_ALERT_SMTP_HOST``      SMTP server; enables e-mail.
 ``DEMAND_ALERT_SMTP_PORT``      default 25.
 ``DEMAND_ALERT_EMAIL_FROM``     sender address; default ``demand-forecast@<hostname>``.
-``DEMAND_ALERT_EMAIL_TO``       recipients, comma separated (required with the host).
+``DEMAND_ALERT_EMAIL_TO``       recipients, comma separated (required with the host); each
+                                gets its own message.
 ``DEMAND_ALERT_SMTP_USER``      optional login ...
 ``DEMAND_ALERT_SMTP_PASSWORD``  ... and password.
 ``DEMAND_ALERT_SMTP_STARTTLS``  0/1, upgrade the connection with STARTTLS (default 0).
@@ -17,36 +23,34 @@ Channels are configured through environment variables and are all off by default
 ``DEMAND_ALERT_ON_SUCCESS``     0/1, also notify when a run succeeds (default 0).
 =============================== =============================================================
 
-Sending never raises: each channel's outcome is returned as a :class:`DeliveryResult` and
-failures are logged (logger ``demand_forecast.ops.notify``), so a broken alert channel can not
-mask the error that was being reported. A *misconfiguration* (e.g. a non-numeric port) is
-reported by :meth:`Notifier.from_env` with :class:`NotifyConfigError` when the batch
-starts, because an alert channel that silently turns itself off is worse than none.
+The webhook and SMTP variables are shorthands: each becomes an Apprise URL (``json://`` with the
+payload mapped to ``{"text": ...}``, ``mailto://``). Sending never raises: each channel's outcome is
+returned as a :class:`DeliveryResult` with Apprise's own words on a failure, and logged (logger
+``demand_forecast.ops.notify``), so a broken alert channel can not mask the error that was being
+reported. A *misconfiguration* (a non-numeric port, a URL Apprise does not understand) is reported
+by :meth:`Notifier.from_env` with :class:`NotifyConfigError` when the batch starts, because an alert
+channel that silently turns itself off is worse than none.
 """
 
 from __future__ import annotations
 
-import email.policy
-import email.utils
-import json
 import logging
 import os
-import smtplib
+import re
 import socket
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Protocol
+
+import apprise
 
 __all__ = [
     "Message",
     "DeliveryResult",
     "Channel",
+    "AppriseChannel",
     "WebhookChannel",
     "EmailChannel",
     "Notifier",
@@ -60,6 +64,9 @@ ENV_PREFIX = "DEMAND_ALERT_"
 DEFAULT_TIMEOUT_S = 10.0
 _MAX_LINE_CHARS = 400
 _MAX_WEBHOOK_CHARS = 12_000  # Slack truncates long text; Teams rejects bodies > ~28 KB
+# Apprise's JSON payload is {"version", "title", "message", "attachments", "type"}: keep only the
+# message, renamed to Slack's and Teams' "text" (the title is the message's first line).
+_JSON_AS_TEXT = {":version": "", ":title": "", ":type": "", ":attachments": "", ":message": "text"}
 
 
 class NotifyConfigError(ValueError):
@@ -106,8 +113,59 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _checked(url: str, what: str) -> apprise.Apprise:
+    """An Apprise instance holding ``url``; NotifyConfigError (naming ``what``, not the secret) if invalid."""
+    instance = apprise.Apprise()
+    if not instance.add(url):
+        scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"
+        raise NotifyConfigError(
+            f"{what}: Apprise does not understand this URL (scheme {scheme}); "
+            "see https://github.com/caronc/apprise/wiki for the URL of each service"
+        )
+    return instance
+
+
+def _deliver(instance: apprise.Apprise, title: str, body: str) -> None:
+    """Send through Apprise; raise with Apprise's own account when it reports a failure.
+
+    Apprise logs the failure as a warning and the underlying exception (e.g. the SMTP server's
+    refusal of STARTTLS) at debug level: both are kept, nothing else of its debug chatter.
+    """
+    with apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s") as captured:
+        ok = instance.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
+    if not ok:
+        kept = []
+        for line in captured.getvalue().splitlines():
+            level, _, text = line.partition(" ")
+            if level in ("WARNING", "ERROR", "CRITICAL") or "Exception:" in text:
+                kept.append(text.strip())
+        raise RuntimeError(" ".join(kept)[:500] or "Apprise reported a failure without detail")
+
+
+def _plain_body(message: Message) -> str:
+    body = message.text.rstrip("\n") + "\n"
+    tail = _clip_lines(message.log_tail)
+    if tail:
+        body += f"\n----- last {len(tail)} log lines -----\n" + "\n".join(tail) + "\n"
+    return body
+
+
+class AppriseChannel:
+    """Any Apprise URL (``DEMAND_ALERT_URLS``): the subject as title, the text and log tail as body."""
+
+    def __init__(self, url: str):
+        self._apprise = _checked(url, f"{ENV_PREFIX}URLS")
+        self.name = url.split("://", 1)[0].lower()
+
+    def __repr__(self) -> str:  # never show the URL: it holds tokens
+        return f"AppriseChannel({self.name}://...)"
+
+    def send(self, message: Message) -> None:
+        _deliver(self._apprise, message.subject, _plain_body(message))
+
+
 class WebhookChannel:
-    """POST ``{"text": ...}`` (Slack-compatible; Teams incoming webhooks accept it too)."""
+    """POST ``{"text": ...}`` (Slack-compatible; Teams incoming webhooks accept it too) via Apprise ``json://``."""
 
     name = "webhook"
 
@@ -117,6 +175,15 @@ class WebhookChannel:
             raise NotifyConfigError(f"{ENV_PREFIX}WEBHOOK_URL must be an http(s) URL, got {url!r}")
         self.url = url
         self.timeout = timeout
+        self._apprise = _checked(self.apprise_url(), f"{ENV_PREFIX}WEBHOOK_URL")
+
+    def apprise_url(self) -> str:
+        parsed = urllib.parse.urlsplit(self.url)
+        scheme = "jsons" if parsed.scheme == "https" else "json"
+        # the webhook's own query parameters travel as Apprise's "-name" (GET) parameters
+        query = [(f"-{k}", v) for k, v in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)]
+        query += [*_JSON_AS_TEXT.items(), ("cto", f"{self.timeout:g}"), ("rto", f"{self.timeout:g}")]
+        return f"{scheme}://{parsed.netloc}{parsed.path or '/'}?{urllib.parse.urlencode(query)}"
 
     def __repr__(self) -> str:  # never show the URL: webhook URLs are secrets
         host = urllib.parse.urlsplit(self.url).hostname
@@ -138,26 +205,11 @@ class WebhookChannel:
         return "\n".join(parts)
 
     def send(self, message: Message) -> None:
-        body = json.dumps({"text": self.render(message)}).encode("utf-8")
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "demand-forecast-batch/1"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status = response.status
-                response.read(1024)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
-            raise RuntimeError(f"webhook answered HTTP {exc.code} {detail}".strip()) from None
-        if not 200 <= status < 300:
-            raise RuntimeError(f"webhook answered HTTP {status}")
+        _deliver(self._apprise, "", self.render(message))
 
 
 class EmailChannel:
-    """Plain-text e-mail through an SMTP relay (optional STARTTLS / implicit TLS / login)."""
+    """Plain-text e-mail through an SMTP relay (optional STARTTLS / implicit TLS / login) via Apprise ``mailto://``."""
 
     name = "email"
 
@@ -185,6 +237,16 @@ class EmailChannel:
         self.starttls = starttls
         self.use_ssl = use_ssl
         self.timeout = timeout
+        self._apprise = _checked(self.apprise_url(), f"{ENV_PREFIX}SMTP_HOST / {ENV_PREFIX}EMAIL_TO")
+
+    def apprise_url(self) -> str:
+        login = f"{_quote(self.user)}:{_quote(self.password or '')}@" if self.user else ""
+        mode = "ssl" if self.use_ssl else "starttls" if self.starttls else "insecure"
+        query = urllib.parse.urlencode(
+            {"smtp": self.host, "from": self.sender, "to": ",".join(self.recipients), "mode": mode, "format": "text"}
+        )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mailtos' if self.use_ssl or self.starttls else 'mailto'}://{login}{host}:{self.port}?{query}"
 
     def __repr__(self) -> str:
         return (
@@ -193,39 +255,13 @@ class EmailChannel:
             f"use_ssl={self.use_ssl})"
         )
 
-    def build(self, message: Message) -> EmailMessage:
-        # 7bit: non-ASCII log lines are sent quoted-printable/base64, which every relay accepts.
-        msg = EmailMessage(policy=email.policy.SMTP.clone(cte_type="7bit"))
-        msg["Subject"] = message.subject
-        msg["From"] = self.sender
-        msg["To"] = ", ".join(self.recipients)
-        msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
-        msg["Message-ID"] = email.utils.make_msgid(domain=_hostname())
-        body = message.text.rstrip("\n") + "\n"
-        tail = _clip_lines(message.log_tail)
-        if tail:
-            body += f"\n----- last {len(tail)} log lines -----\n" + "\n".join(tail) + "\n"
-        msg.set_content(body)
-        return msg
-
     def send(self, message: Message) -> None:
-        msg = self.build(message)
-        if self.use_ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
-            smtp.ehlo_or_helo_if_needed()
-            if self.starttls and not self.use_ssl:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if self.user:
-                smtp.login(self.user, self.password or "")
-            refused = smtp.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
-        if refused:
-            raise RuntimeError(f"SMTP server refused recipients: {sorted(refused)}")
+        _deliver(self._apprise, message.subject, _plain_body(message))
+
+
+def _quote(text: str) -> str:
+    """Percent-encode a URL's user or password part (Apprise decodes it)."""
+    return urllib.parse.quote(text, safe="")
 
 
 def _hostname() -> str:
@@ -298,6 +334,7 @@ class Notifier:
         elif get("EMAIL_TO"):
             raise NotifyConfigError(f"{ENV_PREFIX}EMAIL_TO is set but {ENV_PREFIX}SMTP_HOST is empty")
 
+        channels += [AppriseChannel(u) for u in re.split(r"[\s,]+", get("URLS")) if u]
         return cls(channels=channels, notify_on_success=_flag(env, "ON_SUCCESS"))
 
     @property
