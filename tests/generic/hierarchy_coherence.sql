@@ -3,7 +3,7 @@
 
 
 
-{% test forecast_levels_are_coherent(model, tolerance=0.000001) %}
+{% test hierarchy_is_coherent(model, tolerance=0.000001) %}
 {#- Every aggregate row's P50 (total, group, category) equals the sum of its product rows' P50 of
     the same as-of month and horizon (relative tolerance), and counts the same products. -#}
 with products as (
@@ -42,7 +42,7 @@ where abs(forecast_p50 - product_p50) > {{ tolerance }} * greatest(1, abs(produc
 {% endtest %}
 
 
-{% test forecast_levels_match_product_forecasts(model, product_forecasts, tolerance=0.000001) %}
+{% test hierarchy_matches_product_forecasts(model, product_forecasts, tolerance=0.000001) %}
 {#- Where the reconciliation keeps the products' forecasts (bottom_up), the product rows are the
     selected forecasts of `product_forecasts` (fct_forecasts): same products, same P50. -#}
 with reconciled as (
