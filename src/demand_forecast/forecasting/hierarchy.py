@@ -359,6 +359,11 @@ class HierarchyResult:
         the chosen method.
     node_result
         the forecasting run on the aggregate series.
+    backtest
+        the backtest points (``keys``: (cutoff, horizon)), their ``actual`` and every method's
+        ``forecasts`` (``(m + n, points)``), and each series' MASE ``scale``.
+    hierarchy, final
+        the hierarchy and every method's final P50 (``(m + n, horizon)``; ``base`` unreconciled).
     """
 
     forecasts: pd.DataFrame
@@ -366,6 +371,8 @@ class HierarchyResult:
     method: str
     node_result: object = None
     backtest: dict = field(default_factory=dict)
+    hierarchy: Hierarchy | None = None
+    final: dict = field(default_factory=dict)
 
 
 def aggregate_panel(panel: pd.DataFrame, arrays: PanelArrays, hierarchy: Hierarchy) -> pd.DataFrame:
@@ -522,11 +529,10 @@ def forecast_hierarchy(
     p10 = _matrix(fc, all_ids, horizons, "forecast_p10", ["horizon"])
     p90 = _matrix(fc, all_ids, horizons, "forecast_p90", ["horizon"])
     base_final = fill_base(H, p50)
-    final_col = np.full(config.horizon, arrays.n_months - 1)
-    if method == "mint_shrink":
-        rec = reconcile(H, base_final, method, cov=error_covariance(errors, prior))
-    else:
-        rec = reconcile(H, base_final, method, shares=shares_at(final_col))
+    final_shares = shares_at(np.full(config.horizon, arrays.n_months - 1))
+    final_cov = error_covariance(errors, prior)
+    final = {name: reconcile(H, base_final, name, shares=final_shares, cov=final_cov) for name in methods}
+    rec = final[method]
     # bands: the base band moved with the median; an aggregate without its own band sums its products'
     lo = np.where(np.isnan(p10), np.nan, p50 - p10)
     hi = np.where(np.isnan(p90), np.nan, p90 - p50)
@@ -575,7 +581,9 @@ def forecast_hierarchy(
         scores=scores,
         method=method,
         node_result=node_result,
-        backtest={"keys": keys, "actual": actual_bt, "forecasts": rec_bt, "hierarchy": H, "scale": scale},
+        backtest={"keys": keys, "actual": actual_bt, "forecasts": rec_bt, "scale": scale},
+        hierarchy=H,
+        final={"base": base_final, **final},
     )
 
 
