@@ -88,11 +88,12 @@ def long_rows(result: hier.HierarchyResult, as_of: pd.Timestamp, ids: np.ndarray
     return frames
 
 
-def run_one(panel, profiles, as_of, config, train: pd.DataFrame, actuals: pd.DataFrame) -> dict:
+def run_one(panel, profiles, as_of, config, train: pd.DataFrame, actuals: pd.DataFrame, groups=None) -> dict:
     """One as-of month: forecasts of every level and method, scored on the months after ``as_of``.
 
     ``train``: ``series_id, month, y`` up to ``as_of`` (the MASE scales); ``actuals``: ``series_id,
-    month, actual`` after it. Returns the scored frames per level and the run facts.
+    month, actual`` after it; ``groups``: series_id -> group of products launched after ``as_of`` (their
+    demand is part of their group's actual). Returns the scored frames per level and the run facts.
     """
     with bench.Measured("products: run_forecasting") as products_time:
         products = run_forecasting(panel, profiles, as_of, config)
@@ -100,6 +101,8 @@ def run_one(panel, profiles, as_of, config, train: pd.DataFrame, actuals: pd.Dat
         result = hier.forecast_hierarchy(panel, profiles, as_of, config, products)
     H = result.hierarchy
     group_of = pd.Series(H.node_group[H.parent["group"]], index=H.product_ids)
+    if groups is not None:
+        group_of = pd.concat([group_of, groups[~groups.index.isin(group_of.index)]])
     group_rows = H.rows("group")
     group_ids = H.node_group[group_rows]
     out = {}
@@ -155,7 +158,8 @@ def embedded_runs(args, config) -> list[dict]:
         after = values[(values["month"] > as_of) & (values["month"] <= add_months(as_of, horizon))]
         actuals = after.rename(columns={"y": "actual"})
         print(f"embedded data, as-of {as_of:%Y-%m} ...", flush=True)
-        runs.append({"as_of": as_of, **run_one(snap.panel, snap.profiles, as_of, config, train, actuals)})
+        groups = panel.groupby("product_id")["product_group"].last().fillna("unknown")
+        runs.append({"as_of": as_of, **run_one(snap.panel, snap.profiles, as_of, config, train, actuals, groups)})
     return runs
 
 
