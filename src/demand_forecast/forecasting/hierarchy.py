@@ -27,7 +27,7 @@ forecasts)
     products unchanged, aggregates = ``C b``.
 ``top_down``
     the total's base forecast split over products by their historical proportions (share of the
-    total's demand over the last ``share_months`` months up to the origin: "proportions of the
+    total's demand over the 12 months up to the origin, :func:`historical_shares`: "proportions of the
     historical averages", Gross and Sohl's method F); products whose own base forecast is 0
     (discontinued, nothing forecast) get no share.
 ``middle_out``
@@ -37,7 +37,9 @@ forecasts)
     of the base forecasts' backtest errors shrunk towards its diagonal (Schaefer and Strimmer 2005,
     the intensity ``lambda`` estimated from the data): ``y~ = y^ - W U (U' W U)^-1 U' y^``, the
     projection equal to ``S (S' W^-1 S)^-1 S' W^-1 y^`` that never forms an ``N x N`` matrix (``W``
-    is kept as diagonal + low-rank factor, so 30,000 products cost ``N x T`` memory).
+    is kept as diagonal + low-rank factor, so 30,000 products cost ``N x T`` memory). With fewer than
+    :data:`MIN_ERROR_POINTS` error vectors, ``W`` is the diagonal of each series' squared in-sample
+    seasonal-naive MAE (weighted least squares by scale).
 
 Every method ends with the products clipped at 0 and the aggregates re-summed (``S max(b~, 0)``):
 no negative units, coherence kept.
@@ -48,7 +50,7 @@ On the backtest points (cutoffs ``as_of - k``, horizons 1..3, forecast month <= 
 method's coherent forecasts are scored by MASE per level (each series' error divided by its
 in-sample seasonal-naive MAE, :func:`~demand_forecast.forecasting.metrics.mase_scale_at`). For
 ``mint_shrink`` the covariance used at a cutoff is estimated from the backtest errors of months up
-to that cutoff only (what was known then; the earliest cutoff has none and uses equal variances), so
+to that cutoff only (what was known then; the earliest cutoffs know too few and weigh by scale), so
 its score is out of sample. The chosen method is the one with the lowest group
 level MASE among the methods whose product level MASE is not above the products' own (so the
 product forecasts lose nothing on the backtest); ``bottom_up`` always qualifies (its products are
