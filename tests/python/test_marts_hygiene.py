@@ -20,6 +20,7 @@ MARTS = [
     "dim_products",
     "fct_forecast_accuracy",
     "fct_forecasts",
+    "fct_forecasts_by_group",
     "fct_model_registry",
     "fct_purchase_plans",
     "mart_accuracy_by_segment",

@@ -47,6 +47,7 @@ from .warehouse import Segments, Warehouse, col
 
 TABLES = {
     "forecasts": "marts.fct_forecasts",
+    "by_group": "marts.fct_forecasts_by_group",
     "accuracy": "marts.fct_forecast_accuracy",
     "by_segment": "marts.mart_accuracy_by_segment",
     "performers": "marts.mart_best_worst_performers",
@@ -256,6 +257,9 @@ def _load_actuals(w: Warehouse, data: dict, t: dict, as_of: dt.date | None) -> N
 def _load_segment_forecasts(w: Warehouse, data: dict, t: dict, attrs_sql: str | None, as_of: dt.date | None) -> None:
     if not (t["forecasts"] and as_of):
         return
+    if t["by_group"] and w.scalar(f"select count(*) from {t['by_group']} where as_of_month = ?", [as_of]):
+        _load_coherent_segment_forecasts(w, data, t, as_of)
+        return
     join = f"left join ({attrs_sql}) as products on forecasts.product_id = products.product_id" if attrs_sql else ""
     group_expr = "coalesce(products.product_group, 'unknown')" if attrs_sql else "'unknown'"
     category_expr = "coalesce(products.category, 'unknown')" if attrs_sql else "'unknown'"
@@ -280,6 +284,51 @@ def _load_segment_forecasts(w: Warehouse, data: dict, t: dict, attrs_sql: str | 
     _segment_rows(
         data,
         rows,
+        "forecast",
+        lambda r: (as_date(r["forecast_month"]), finite(r["p10"]), finite(r["p50"]), finite(r["p90"])),
+    )
+
+
+def _load_coherent_segment_forecasts(w: Warehouse, data: dict, t: dict, as_of: dt.date) -> None:
+    """P10/P50/P90 of every segment from ``fct_forecasts_by_group`` (coherent: a group's P50 is the sum
+    of its products' reconciled P50). A node of the table (the total, a group, a category) gives its own
+    band; a segment without a node (categories when each group has one) sums its product rows."""
+    rows = w.rows(
+        f"""
+        select grouping(pg) as gg, grouping(cat) as gc, pg, cat, horizon,
+            max(forecast_month) as forecast_month,
+            sum(forecast_p10) as p10, sum(forecast_p50) as p50, sum(forecast_p90) as p90
+        from (
+            select horizon, forecast_month, forecast_p10, forecast_p50, forecast_p90,
+                coalesce(product_group, 'unknown') as pg, coalesce(category, 'unknown') as cat
+            from {t["by_group"]}
+            where as_of_month = ? and level = 'product'
+        )
+        group by grouping sets ((horizon), (horizon, pg), (horizon, pg, cat))
+        """,
+        [as_of],
+    )
+    nodes = w.rows(
+        f"""
+        select case when level = 'total' then 1 else 0 end as gg,
+            case when level = 'category' then 0 else 1 end as gc,
+            coalesce(product_group, 'unknown') as pg, coalesce(category, 'unknown') as cat, horizon,
+            forecast_month, forecast_p10 as p10, forecast_p50 as p50, forecast_p90 as p90
+        from {t["by_group"]}
+        where as_of_month = ? and level in ('total', 'group', 'category')
+        """,
+        [as_of],
+    )
+
+    def key(row: dict) -> tuple:
+        return (row["gg"], row["gc"], None if row["gg"] else row["pg"], row["cat"] if not row["gc"] else None)
+
+    own = {(*key(row), row["horizon"]): row for row in nodes}
+    merged = [own.get((*key(row), row["horizon"]), row) for row in rows]
+    merged.sort(key=lambda row: row["horizon"])
+    _segment_rows(
+        data,
+        merged,
         "forecast",
         lambda r: (as_date(r["forecast_month"]), finite(r["p10"]), finite(r["p50"]), finite(r["p90"])),
     )

@@ -163,5 +163,31 @@ REGISTRY = TableSchema(
     mart=True,
 )
 
+FORECASTS_BY_GROUP = TableSchema(
+    "fct_forecasts_by_group",
+    (
+        ("level", "str"),
+        ("node_id", "str"),
+        ("product_group", "str"),
+        ("category", "str"),
+        ("product_id", "str"),
+        ("n_products", "int"),
+        ("as_of_month", "date"),
+        ("forecast_month", "date"),
+        ("horizon", "int"),
+        ("forecast_p10", "float"),
+        ("forecast_p50", "float"),
+        ("forecast_p90", "float"),
+        ("base_p50", "float"),
+        ("reconciliation_method", "str"),
+        ("method_reason", "str"),
+        ("run_id", "str"),
+    ),
+    added_by_model=("run_id",),
+    mart=True,
+)
+
 #: every table of the forecasting run, by dbt model name
-TABLES: dict[str, TableSchema] = {schema.name: schema for schema in (BACKTEST, METRICS, SELECTION, FORECASTS, REGISTRY)}
+TABLES: dict[str, TableSchema] = {
+    schema.name: schema for schema in (BACKTEST, METRICS, SELECTION, FORECASTS, REGISTRY, FORECASTS_BY_GROUP)
+}
