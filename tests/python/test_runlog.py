@@ -295,11 +295,13 @@ def test_command_not_found(tmp_path):
 
 
 def test_timeout_kills_the_step(tmp_path):
-    started = time.monotonic()
+    pid_file = tmp_path / "child.pid"
+    hang = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     with pytest.raises(BatchFailed) as info, BatchRun(log_dir=tmp_path, console=io.StringIO()) as run:
-        run.step("hang", [PY, "-c", "import time; time.sleep(60)"], timeout_s=0.3)
-    assert time.monotonic() - started < 5
-    assert "timed out after 0.3 s" in info.value.error
+        run.step("hang", [PY, "-c", hang], timeout_s=3)
+    assert "timed out after 3 s" in info.value.error
+    # the child had started (3 s is ample to write its pid) and the timeout killed it
+    assert not Path(f"/proc/{pid_file.read_text()}").exists()
     assert run.metrics[0]["status"] == "failed"
 
 
