@@ -40,6 +40,7 @@ the tables are also written to ``<work>/results.md`` and ``<work>/results.json``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -91,6 +92,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=None, help="only the first N series (by id) of each dataset")
     ap.add_argument("--variants", default="shipped,lifted", help="shipped, lifted or both (comma-separated)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench/real"), help="work folder (wiped per dataset)")
+    ap.add_argument(
+        "--reuse-peers",
+        action="store_true",
+        help="keep the peers' forecasts of an earlier run in the same --work folder when the dataset's files "
+        "are unchanged (the peers do not depend on the project; they take minutes per dataset)",
+    )
     ap.add_argument("--bench-python", type=Path, default=BENCH_PYTHON, help="python of .venv-bench (make bench-env)")
     args = ap.parse_args(argv)
     args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -128,12 +135,29 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
+def data_digest(data: Path) -> str:
+    """Digest of the files a dataset's peers are computed from."""
+    digest = hashlib.sha256()
+    for file in ("train_monthly.csv", "actuals.csv", "meta.json"):
+        digest.update((data / file).read_bytes())
+    return digest.hexdigest()
+
+
+def peers_current(data: Path) -> bool:
+    """The peers' outputs exist and were computed from the dataset's present files."""
+    files = [data / "peers.csv", data / "peers.json", data / "peers.digest"]
+    return all(f.exists() for f in files) and (data / "peers.digest").read_text() == data_digest(data)
+
+
 def run_variant(name: str, meta: dict, data: Path, run_dir: Path, variant: str) -> dict:
     """Import and batch of one dataset in one variant; returns the forecasts and the run's figures."""
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     project = project_copy(run_dir / "project")
+    # the marts export parquet files there: the batch creates the folders, the lifted variant's dbt does not
+    for folder in ("exports", "logs", "reports"):
+        (run_dir / folder).mkdir()
     env = bench.project_env(
         database=run_dir / "warehouse.duckdb",
         raw_dir=run_dir / "data" / "raw",
@@ -464,10 +488,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         data = data_root / name
         meta = json.loads((data / "meta.json").read_text())
-        peers_cmd = [str(args.bench_python), str(HERE / "peers.py"), "--data", str(data_root), "--datasets", name]
-        stats = run_step(f"{name} peers (statsforecast)", peers_cmd, args.work / f"peers-{name}.log", env=env)
-        if not stats.ok:
-            raise SystemExit(f"peers.py failed:\n{bench.tail(args.work / f'peers-{name}.log')}")
+        if args.reuse_peers and peers_current(data):
+            print(f"{name} peers (statsforecast): reused from {data / 'peers.csv'} (the data files are unchanged)")
+        else:
+            peers_cmd = [str(args.bench_python), str(HERE / "peers.py"), "--data", str(data_root), "--datasets", name]
+            stats = run_step(f"{name} peers (statsforecast)", peers_cmd, args.work / f"peers-{name}.log", env=env)
+            if not stats.ok:
+                raise SystemExit(f"peers.py failed:\n{bench.tail(args.work / f'peers-{name}.log')}")
+            (data / "peers.digest").write_text(data_digest(data))
         peers_fig = json.loads((data / "peers.json").read_text())
         for variant in args.variant_list:
             run = run_variant(name, meta, data, args.work / name / variant, variant)

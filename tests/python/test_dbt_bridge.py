@@ -35,9 +35,9 @@ def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
     assert rendered.gbm_params == {"num_leaves": 15}
     with pytest.raises(ValueError, match="true or false"):
         forecast_config({"ets_season_test": "maybe"})
-    chosen = forecast_config({"ensemble_pool": "segment", "stat_refit": "final"})
-    assert (chosen.ensemble_pool, chosen.stat_refit) == ("segment", "final")
-    assert (forecast_config({}).ensemble_pool, forecast_config({}).stat_refit) == ("class", "once")
+    chosen = forecast_config({"ensemble_pool": "segment", "stat_refit": "once"})
+    assert (chosen.ensemble_pool, chosen.stat_refit) == ("segment", "once")
+    assert (forecast_config({}).ensemble_pool, forecast_config({}).stat_refit) == ("class", "final")
     with pytest.raises(ValueError, match="stat_refit"):
         forecast_config({"stat_refit": "sometimes"})
 

@@ -101,10 +101,11 @@ def test_rows_after_as_of_month_are_ignored(data, result):
 
 def test_refit_options_change_only_what_they_should(data, result):
     panel, profiles, as_of = data
-    other = run_forecasting(panel, profiles, as_of, CONFIG.replace(stat_refit="final", gbm_refit="each"))
+    assert CONFIG.stat_refit == "final"  # the default: ETS/Theta re-estimated at the final origin
+    other = run_forecasting(panel, profiles, as_of, CONFIG.replace(stat_refit="once", gbm_refit="each"))
     bt_a, bt_b = result.backtest, other.backtest
     ets = lambda bt: bt[bt["model_name"].isin(["ets", "theta"])].reset_index(drop=True)  # noqa: E731
-    # re-estimating at the final origin does not touch the backtest of ETS/Theta ...
+    # re-estimating at the final origin or not does not touch the backtest of ETS/Theta ...
     pd.testing.assert_frame_equal(ets(bt_a), ets(bt_b))
     # ... but changes (some of) their final forecasts
     fa = result.forecasts[result.forecasts["model_name"] == "ets"]["forecast_p50"].to_numpy()

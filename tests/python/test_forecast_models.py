@@ -73,6 +73,20 @@ def test_lightgbm_constant_panel_forecasts_each_constant():
     assert model.model_text_ and model.model_text_.startswith("tree")
 
 
+def test_lightgbm_weighting_by_volume_or_per_series():
+    levels = {f"P{i:02d}": 5.0 + 30 * i for i in range(10)}
+    panel = long_panel({k: np.full(36, v) for k, v in levels.items()})
+    arrays = build_panel_arrays(panel, "2024-12-01")
+    _, target, by_volume = LightGBMForecaster(H, train_origins=12).training_set(arrays, 30)
+    _, _, by_series = LightGBMForecaster(H, train_origins=12, weighting="series").training_set(arrays, 30)
+    np.testing.assert_allclose(target, 1.0)  # the target is scaled by the level either way
+    np.testing.assert_allclose(by_series, 1.0)
+    # volume: proportional to the level, mean 1 -- the largest product weighs 275 / 140 times the mean
+    assert by_volume.max() == pytest.approx(275.0 / 140.0) and by_volume.mean() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="weighting"):
+        LightGBMForecaster(H, weighting="mase")
+
+
 def test_cold_start_constant_group_gives_launch_level():
     series = {f"E{i}": np.full(24, 50.0 + i) for i in range(6)}
     series["NEW"] = np.array([8.0, 8.0])
@@ -257,6 +271,36 @@ def test_ets_refilter_matches_statsmodels_with_fixed_parameters(spec):
     for value in y[40:50]:
         ets_update(state, value)
     np.testing.assert_allclose(ets_forecast(state, 3), longer.forecast(3), rtol=1e-10)
+
+
+def test_ets_log_candidates_win_on_a_multiplicative_series_and_refilter_on_the_log_scale():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    rng = np.random.default_rng(0)
+    t = np.arange(72)
+    # growing level with a seasonal swing proportional to it: multiplicative
+    y = 100 * np.exp(0.02 * t) * (1 + 0.4 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.05, 72))
+    plain = fit_ets(y[:60], ["ANA", "AAdA"], 12, season_test=False)
+    state = fit_ets(y[:60], ["ANA", "AAdA"], 12, season_test=False, log_candidates=True)
+    assert state.spec.endswith("/log") and state.log and not plain.spec.endswith("/log")
+    assert state.aicc < plain.aicc  # compared on the scale of y (Jacobian added)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = state.spec.split("/")[0]
+        kwargs = dict(trend="add" if "A" in spec[1:3] else None, damped_trend="Ad" in spec)
+        res = ETSModel(
+            np.log1p(y[:60]), seasonal="add", seasonal_periods=12, initialization_method="heuristic", **kwargs
+        ).fit(disp=False)
+    np.testing.assert_allclose(ets_forecast(state, 3), np.expm1(res.forecast(3)), rtol=1e-9)
+    np.testing.assert_allclose(state.aicc, res.aicc + 2 * np.log1p(y[:60]).sum(), rtol=1e-12)
+    for value in y[60:69]:
+        ets_update(state, value)
+        ets_update(plain, value)
+    log_error = np.abs(ets_forecast(state, 3) - y[69:72]).mean()
+    assert log_error < np.abs(ets_forecast(plain, 3) - y[69:72]).mean()
+    # a series with a negative value, or too short, gets no log candidate
+    assert not fit_ets(np.r_[y[:30], -1.0], ["ANN"], log_candidates=True).log
+    assert not fit_ets(y[:8], ["ANN"], log_candidates=True).log
 
 
 def test_theta_refilter_continues_the_ses_level():

@@ -213,7 +213,7 @@ def test_best_combination_finds_errors_that_cancel_and_prefers_the_smaller_on_ti
     forecasts = np.column_stack([y + 2, y - 2, y + 3])
     choice = best_combination(forecasts, y, max_size=3)
     assert choice.members == (0, 1)  # mean error 0; (0, 1, 2) is worse: mean error 1
-    assert choice.score == 0.0 and choice.uses_wape
+    assert choice.score == 0.0 and choice.metric == "WAPE"
     assert (choice.best_single, choice.best_single_score) == (0, 0.2)
     assert choice.n_combinations == 7 and choice.points == 60
     # identical models: every combination ties, the single simplest one wins
@@ -224,7 +224,28 @@ def test_best_combination_finds_errors_that_cancel_and_prefers_the_smaller_on_ti
     assert best_combination(sparse, y, max_size=2).members == (0,)
     # zero actuals: scored by MAE
     zero = best_combination(np.column_stack([np.full(60, 1.0), np.full(60, 3.0)]), np.zeros(60), max_size=2)
-    assert zero.members == (0,) and not zero.uses_wape and zero.score == 1.0
+    assert zero.members == (0,) and zero.metric == "MAE" and zero.score == 1.0
+
+
+def test_best_combination_by_mase_weighs_every_series_the_same():
+    from demand_forecast.forecasting.ensembles import best_combination
+
+    # one big series (level 1000, scale 100) where model 0 is better, nine small ones (level 10,
+    # scale 1) where model 1 is better: WAPE follows the big series, MASE the many small ones
+    actual = np.concatenate([np.full(10, 1000.0), np.full(90, 10.0)])
+    scale = np.concatenate([np.full(10, 100.0), np.full(90, 1.0)])
+    model0 = np.concatenate([np.full(10, 1010.0), np.full(90, 12.0)])  # errors 10 (0.1 scaled), 2
+    model1 = np.concatenate([np.full(10, 1100.0), np.full(90, 10.5)])  # errors 100 (1.0 scaled), 0.5
+    forecasts = np.column_stack([model0, model1])
+    assert best_combination(forecasts, actual, max_size=1).members == (0,)
+    by_mase = best_combination(forecasts, actual, max_size=1, scale=scale)
+    assert by_mase.members == (1,) and by_mase.metric == "MASE"
+    assert by_mase.score == pytest.approx((10 * 1.0 + 90 * 0.5) / 100)
+    assert by_mase.best_single_score == by_mase.score
+    # points without a usable scale are left out of the MASE; no usable scale at all: WAPE
+    partial = best_combination(forecasts, actual, max_size=1, scale=np.where(actual > 100, np.nan, scale))
+    assert partial.members == (1,) and partial.score == pytest.approx(0.5)
+    assert best_combination(forecasts, actual, max_size=1, scale=np.zeros(100)).metric == "WAPE"
 
 
 def _pool_case(n_products: int, points: int):
@@ -247,8 +268,13 @@ def test_class_pool_gives_every_product_the_same_best_combination():
     # baseline+ets cancel exactly (error 0) -- better than theta alone (WAPE 0.1)
     assert set(t.drop(index=5)["ensemble_members"]) == {"baseline,ets"}
     assert t.loc[0, "ensemble_reason"] == (
-        "mean of baseline+ets: best of 7 model combinations for demand class smooth by pooled backtest WAPE "
-        "0.000 over 180 points (best single model theta 0.100)"
+        "mean of baseline+ets: best of 7 model combinations for demand class smooth by pooled backtest MASE "
+        "0.000 over 180 points (best single model theta 1.000)"
+    )
+    by_volume = _select(bt, 20, ["smooth|G"] * 20, ["smooth"] * 20, config.replace(ensemble_metric="wape"), final=final)
+    assert (
+        "by pooled backtest WAPE 0.000 over 180 points (best single model theta 0.100)"
+        in (by_volume.table.loc[0, "ensemble_reason"])
     )
     assert t.loc[5, "ensemble_members"] == "baseline"
     assert t.loc[5, "ensemble_reason"].endswith("; ets cannot forecast this product")

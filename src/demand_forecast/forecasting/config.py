@@ -60,10 +60,15 @@ class ForecastConfig:
         ets_season_test: a cheap seasonality test (lag-12 autocorrelation)
             picks the seasonal or the non-seasonal half of ``ets_specs``
             before fitting (halves the cost).
-        stat_refit: ``"once"`` estimates parameters at the earliest origin and
-            re-filters with fixed parameters at every later origin and at the
-            final forecast; ``"final"`` additionally re-estimates at the final
-            origin (twice the cost); ``"each"`` re-estimates at every origin
+        ets_log: also fit every candidate spec on ``log(1 + y)`` (a multiplicative
+            model of ``y``) and let AICc, corrected for the transform, choose
+            (:mod:`demand_forecast.forecasting.models.ets`); twice the fits.
+        stat_refit: ``"final"`` (default) estimates parameters at the earliest
+            origin, re-filters with fixed parameters at every later origin and
+            re-estimates at the final origin (on M1 monthly, MASE 0.689 instead
+            of 0.715 for ETS, docs/benchmarks.md); ``"once"`` re-filters the
+            earliest estimate up to the final forecast too (half the cost);
+            ``"each"`` re-estimates at every origin
             (``n_origins + 1`` times the cost; the reference for measuring
             what the cheaper plans cost in accuracy).
         chunk_size: products per task sent to a worker process.
@@ -79,6 +84,9 @@ class ForecastConfig:
             ``"each"`` trains at every origin; ``"once"`` trains only at the
             earliest origin.
         gbm_num_threads: LightGBM threads (default: ``n_jobs``).
+        gbm_weighting: ``"volume"`` weights training rows by the product's
+            level (large sellers count more, as in WAPE); ``"series"`` weighs
+            every row the same (each product counts alike, as in MASE).
 
     Cold start
         cold_start_min_products: established products a group needs before its
@@ -92,7 +100,8 @@ class ForecastConfig:
         min_selection_points: backtest points a product needs to get its own
             champion; below it the champion of its segment is used.
         ensemble_pool: how ensemble members are chosen: ``"class"`` (one
-            combination per demand class, by pooled backtest WAPE; default),
+            combination per demand class, by pooled backtest MASE, see
+            ``ensemble_metric``; default),
             ``"segment"`` (per demand_class|product_group) or ``"product"``
             (the product's own best ``ensemble_size`` models).  See
             :mod:`demand_forecast.forecasting.selection`.
@@ -103,6 +112,10 @@ class ForecastConfig:
         new_product_ensemble: members for new products whose pool is too
             small to choose (default: cold start alone).
         ensemble_method: ``"mean"`` or ``"median"``.
+        ensemble_metric: how a pool scores a combination: ``"mase"`` (default;
+            each point's error over its product's in-sample seasonal-naive
+            MAE, averaged, so every product weighs the same) or ``"wape"``
+            (errors pooled over volume: the largest products decide).
         ensemble_as_candidate: the ensemble may be chosen as champion.
         interval_quantiles: lower and upper quantile of the band (0.1, 0.9).
         interval_min_pool: residuals a (model, horizon, class) pool needs;
@@ -128,13 +141,15 @@ class ForecastConfig:
     stat_min_history: int = 12
     ets_specs: tuple[str, ...] = DEFAULT_ETS_SPECS
     ets_season_test: bool = True
-    stat_refit: str = "once"
+    ets_log: bool = True
+    stat_refit: str = "final"
     chunk_size: int = 250
 
     gbm_params: dict[str, Any] = field(default_factory=dict)
     gbm_train_origins: int = 18
     gbm_refit: str = "final"
     gbm_num_threads: int | None = None
+    gbm_weighting: str = "volume"
 
     cold_start_min_products: int = 5
     cold_start_profile_months: int = 36
@@ -146,6 +161,7 @@ class ForecastConfig:
     ensemble_min_pool_points: int = 150
     new_product_ensemble: tuple[str, ...] = ("cold_start",)
     ensemble_method: str = "mean"
+    ensemble_metric: str = "mase"
     ensemble_as_candidate: bool = True
     interval_quantiles: tuple[float, float] = (0.1, 0.9)
     interval_min_pool: int = 30
@@ -184,6 +200,8 @@ class ForecastConfig:
             raise ValueError("stat_refit must be 'once', 'final' or 'each'")
         if self.gbm_refit not in ("once", "final", "each"):
             raise ValueError("gbm_refit must be 'once', 'final' or 'each'")
+        if self.gbm_weighting not in ("volume", "series"):
+            raise ValueError("gbm_weighting must be 'volume' or 'series'")
         if self.ensemble_pool not in ("class", "segment", "product"):
             raise ValueError("ensemble_pool must be 'class', 'segment' or 'product'")
         if self.ensemble_size < 1 or self.ensemble_min_pool_points < 1:
@@ -193,6 +211,8 @@ class ForecastConfig:
             raise ValueError(f"unknown models in new_product_ensemble {sorted(unknown_new)}")
         if self.ensemble_method not in ("mean", "median"):
             raise ValueError("ensemble_method must be 'mean' or 'median'")
+        if self.ensemble_metric not in ("mase", "wape"):
+            raise ValueError("ensemble_metric must be 'mase' or 'wape'")
         lo, hi = self.interval_quantiles
         if not 0.0 < lo < 0.5 < hi < 1.0:
             raise ValueError("interval_quantiles must satisfy 0 < lo < 0.5 < hi < 1")

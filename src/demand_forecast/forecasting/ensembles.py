@@ -4,8 +4,12 @@ Ensemble members (``ForecastConfig.ensemble_pool``)
     ``"class"`` (default) or ``"segment"``: one set of members per pool of
     products (demand class, or ``demand_class|product_group``).  Every
     combination of 1..``ensemble_size`` models that cover at least 90 % of the
-    pool's backtest points is scored by its pooled backtest WAPE (the
-    combination's forecast is the mean of the members available at a point);
+    pool's backtest points is scored by its pooled backtest error (the
+    combination's forecast is the mean of the members available at a point):
+    MASE by default (``ensemble_metric``: each point's absolute error over
+    its product's in-sample seasonal-naive MAE, averaged, so that every
+    product weighs the same; real series differ in size by orders of
+    magnitude and a WAPE lets the largest decide), or WAPE;
     the best combination wins, exact ties going to the smaller, simpler one.
     Pooling thousands of points makes the choice far less noisy than a
     choice per product made from 15 points: on months not used to choose it
@@ -44,7 +48,7 @@ class PooledChoice:
 
     members: tuple[int, ...]
     score: float
-    uses_wape: bool
+    metric: str  # "MASE", "WAPE" or "MAE"
     points: int
     n_combinations: int
     best_single: int
@@ -52,16 +56,23 @@ class PooledChoice:
 
 
 def best_combination(
-    forecasts: np.ndarray, actual: np.ndarray, max_size: int, method: str = "mean", min_cover: float = 0.9
+    forecasts: np.ndarray,
+    actual: np.ndarray,
+    max_size: int,
+    method: str = "mean",
+    min_cover: float = 0.9,
+    scale: np.ndarray | None = None,
 ) -> PooledChoice | None:
     """Best combination of the columns of ``forecasts`` (points x models, NaN = no forecast).
 
     Candidates are the models covering at least ``min_cover`` of the best-covered model's points.
     A combination forecasts the mean (``method="median"``: the median) of its members available
-    at a point; it is scored by WAPE
-    over the points it forecasts (MAE when the actuals sum to 0).  Combinations are tried by size,
-    then in model order, and replace the best only when strictly better (after rounding), so
-    ties go to the smaller, simpler combination.
+    at a point.  Without ``scale`` it is scored by WAPE over the points it forecasts (MAE when the
+    actuals sum to 0); with ``scale`` (each point's MASE denominator) by MASE, the mean of
+    ``|error| / scale`` over the points with a finite positive scale, so that every series weighs
+    the same whatever its size.  Combinations are tried by size, then in model order, and replace
+    the best only when strictly better (after rounding), so ties go to the smaller, simpler
+    combination.
     """
     avail = ~np.isnan(forecasts)
     counts = avail.sum(axis=0)
@@ -70,7 +81,13 @@ def best_combination(
     cand = [m for m in range(forecasts.shape[1]) if counts[m] > 0 and counts[m] >= min_cover * counts.max()]
     values = np.where(avail, forecasts, 0.0)
     abs_y = np.abs(actual)
-    uses_wape = bool(abs_y.sum() > 0)
+    weight = None
+    if scale is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = np.where(np.isfinite(scale) & (scale > 0), 1.0 / scale, np.nan)
+        if not np.isfinite(weight).any():
+            weight = None  # no point has a scale: fall back to WAPE / MAE
+    uses_wape = weight is None and bool(abs_y.sum() > 0)
     best: tuple[float, tuple[int, ...]] | None = None
     singles: dict[int, float] = {}
     tried = 0
@@ -83,8 +100,15 @@ def best_combination(
                 f = np.nanmedian(forecasts[ok][:, cols], axis=1)
             else:  # the median of one or two values is their mean
                 f = values[ok][:, cols].sum(axis=1) / n[ok]
-            err = np.abs(f - actual[ok]).sum()
-            score = err / abs_y[ok].sum() if uses_wape and abs_y[ok].sum() > 0 else err / max(int(ok.sum()), 1)
+            abs_e = np.abs(f - actual[ok])
+            if weight is not None:
+                scaled = abs_e * weight[ok]
+                finite = np.isfinite(scaled)
+                score = scaled[finite].mean() if finite.any() else np.inf
+            elif uses_wape and abs_y[ok].sum() > 0:
+                score = abs_e.sum() / abs_y[ok].sum()
+            else:
+                score = abs_e.sum() / max(int(ok.sum()), 1)
             score = round(float(score), 9)
             tried += 1
             if size == 1:
@@ -93,18 +117,22 @@ def best_combination(
                 best = (score, combo)
     assert best is not None
     single = min(singles, key=lambda m: (singles[m], m))
-    return PooledChoice(best[1], best[0], uses_wape, int(avail.any(axis=1).sum()), tried, single, singles[single])
+    metric = "MASE" if weight is not None else ("WAPE" if uses_wape else "MAE")
+    return PooledChoice(best[1], best[0], metric, int(avail.any(axis=1).sum()), tried, single, singles[single])
 
 
-def _point_matrix(ev: pd.DataFrame, n_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluated backtest rows as ``(pid per point, forecasts points x models, actual per point)``."""
+def _point_matrix(ev: pd.DataFrame, n_models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluated backtest rows as ``(pid, forecasts points x models, actual, MASE scale)`` per point."""
     key = ev["pid"].to_numpy(np.int64) * 100_000 + ev["origin"].to_numpy(np.int64) * 100 + ev["h"].to_numpy(np.int64)
     uniq, pos = np.unique(key, return_inverse=True)
     forecasts = np.full((len(uniq), n_models), np.nan)
     forecasts[pos, ev["model"].to_numpy(np.int64)] = ev["forecast"].to_numpy(np.float64)
     actual = np.zeros(len(uniq))
     actual[pos] = ev["actual"].to_numpy(np.float64)
-    return uniq // 100_000, forecasts, actual
+    scale = np.full(len(uniq), np.nan)
+    if "mase_scale" in ev:
+        scale[pos] = ev["mase_scale"].to_numpy(np.float64)
+    return uniq // 100_000, forecasts, actual, scale
 
 
 def pooled_ensembles(
@@ -128,7 +156,8 @@ def pooled_ensembles(
     decided = np.zeros(n_products, dtype=bool)
     reasons = [""] * n_products
     names = np.asarray(model_names, dtype=object)
-    point_pid, forecasts, actual = _point_matrix(ev, n_models)
+    point_pid, forecasts, actual, scale = _point_matrix(ev, n_models)
+    by_mase = config.ensemble_metric == "mase"
     point_pool = pool_codes[point_pid]
     new_members = [model_names.index(m) for m in config.new_product_ensemble if m in model_names]
     for code, label in enumerate(pool_names):
@@ -138,9 +167,15 @@ def pooled_ensembles(
         at = point_pool == code
         choice = None
         if at.sum() >= config.ensemble_min_pool_points:
-            choice = best_combination(forecasts[at], actual[at], int(config.ensemble_size), config.ensemble_method)
+            choice = best_combination(
+                forecasts[at],
+                actual[at],
+                int(config.ensemble_size),
+                config.ensemble_method,
+                scale=scale[at] if by_mase else None,
+            )
         if choice is not None:
-            metric = "WAPE" if choice.uses_wape else "MAE"
+            metric = choice.metric
             text = (
                 f"{config.ensemble_method} of {'+'.join(names[list(choice.members)])}: "
                 f"best of {choice.n_combinations} model "

@@ -146,7 +146,9 @@ def derived_params(name: str, selection: pd.DataFrame, config: ForecastConfig) -
             "pool": config.ensemble_pool,
             "min_pool_points": config.ensemble_min_pool_points,
             "new_product_members": list(config.new_product_ensemble),
-            "members": "best combination of up to `size` models per pool by pooled backtest WAPE"
+            "metric": config.ensemble_metric,
+            "members": "best combination of up to `size` models per pool by pooled backtest "
+            + config.ensemble_metric.upper()
             if config.ensemble_pool != "product"
             else "best models of the product (or its segment) by backtest MAE/WAPE",
             "chosen": {str(k): int(v) for k, v in selection["ensemble_members"].value_counts().sort_index().items()},

@@ -16,6 +16,13 @@ Additive-error recursions used for the re-filter (``e = y - yhat``)::
     s[t] = s[t - m] + gamma * e
     forecast(h) = l + (phi + ... + phi^h) * b + s[t + h - m]
 
+Multiplicative series (``log_candidates``): each candidate is also fitted to ``log(1 + y)``, an
+additive model there being a multiplicative one (error, trend, season) for ``y``; its AICc is moved
+to the scale of ``y`` by the Jacobian of the transform, ``+ 2 * sum(log(1 + y))``, so both kinds
+compete on one likelihood.  A log spec (``"ANA/log"``) is re-filtered on ``log(1 + y)`` and
+forecasts ``exp(f) - 1``: the median of the forecast distribution, which the absolute-error
+metrics (MAE, MASE) reward.
+
 Estimation once and re-filter: :mod:`demand_forecast.forecasting.models.statistical`.
 """
 
@@ -69,6 +76,7 @@ class EtsState:
     season: np.ndarray = field(default_factory=lambda: np.zeros(12))
     pos: int = -1
     aicc: float = float("nan")
+    log: bool = False  # the recursions run on log(1 + y)
 
 
 def _mean_state(y: np.ndarray, m: int) -> EtsState:
@@ -92,13 +100,19 @@ def has_seasonality(y: np.ndarray, m: int = 12) -> bool:
 
 
 def fit_ets(
-    y: np.ndarray, specs: Sequence[str] = DEFAULT_ETS_SPECS, season_length: int = 12, season_test: bool = True
+    y: np.ndarray,
+    specs: Sequence[str] = DEFAULT_ETS_SPECS,
+    season_length: int = 12,
+    season_test: bool = True,
+    log_candidates: bool = False,
 ) -> EtsState:
     """Estimate ETS on ``y`` (positions 0..n-1, NaN allowed) and choose the spec by AICc.
 
     With ``season_test`` (default) the seasonality test of :func:`has_seasonality`
     first decides between the seasonal and the non-seasonal candidates, so
-    only half of the specs are fitted.
+    only half of the specs are fitted.  With ``log_candidates`` every candidate is
+    also fitted on ``log(1 + y)`` when ``y`` has 10 months or more and no negative
+    value (see the module docstring).
     """
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -122,14 +136,19 @@ def fit_ets(
     else:
         candidates = ["ANN"]
         init = "estimated"
+    fits = [(spec, False) for spec in candidates]
+    if log_candidates and n >= 10 and float(np.min(yi)) >= 0.0:
+        fits += [(spec, True) for spec in candidates]
+        log_y = np.log1p(yi)
+        jacobian = 2.0 * float(log_y.sum())
     best: EtsState | None = None
-    for spec in candidates:
+    for spec, log in fits:
         args = _SPEC_ARGS[spec]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = ETSModel(
-                    yi,
+                    log_y if log else yi,
                     error="add",
                     trend=args["trend"],
                     damped_trend=args["damped_trend"],
@@ -138,7 +157,7 @@ def fit_ets(
                     initialization_method=init,
                 )
                 res = model.fit(disp=False)
-            aicc = float(res.aicc)
+            aicc = float(res.aicc) + (jacobian if log else 0.0)
         except Exception:  # a candidate that cannot be fitted is skipped
             continue
         # -inf means a perfect fit (zero residual variance): the best possible
@@ -150,7 +169,7 @@ def fit_ets(
             for t in range(n - m, n):
                 season[t % m] = s_hist[t]
         state = EtsState(
-            spec=spec,
+            spec=f"{spec}/log" if log else spec,
             alpha=float(res.smoothing_level),
             beta=float(res.smoothing_trend) if args["trend"] else 0.0,
             gamma=float(res.smoothing_seasonal) if args["seasonal"] else 0.0,
@@ -160,6 +179,7 @@ def fit_ets(
             season=season,
             pos=n - 1,
             aicc=aicc,
+            log=log,
         )
         if not all(math.isfinite(v) for v in (state.level, state.trend, state.alpha, state.phi)):
             continue
@@ -175,6 +195,8 @@ def ets_update(state: EtsState, value: float) -> None:
         state.pos = t
         return
     damped = state.phi * state.trend
+    if state.log and not math.isnan(value):
+        value = math.log1p(max(value, 0.0))
     e = 0.0 if math.isnan(value) else value - (state.level + damped + state.season[t % m])
     state.level = state.level + damped + state.alpha * e
     state.trend = damped + state.beta * e
@@ -190,6 +212,9 @@ def ets_forecast(state: EtsState, horizon: int) -> np.ndarray:
     for h in range(1, horizon + 1):
         cum_phi += state.phi**h
         out[h - 1] = state.level + cum_phi * state.trend + state.season[(state.pos + h) % m]
+    if state.log:
+        # a log path that runs away (a fit gone wrong) is capped far above any plausible value
+        return np.expm1(np.minimum(out, 700.0))
     return out
 
 
@@ -202,15 +227,26 @@ class ETSForecaster(StatisticalForecaster):
     forecast_function = staticmethod(ets_forecast)
 
     def __init__(
-        self, horizon: int = 3, ets_specs: Sequence[str] = DEFAULT_ETS_SPECS, season_test: bool = True, **kwargs: Any
+        self,
+        horizon: int = 3,
+        ets_specs: Sequence[str] = DEFAULT_ETS_SPECS,
+        season_test: bool = True,
+        log_candidates: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(horizon, **kwargs)
         self.ets_specs = tuple(ets_specs)
         self.season_test = bool(season_test)
+        self.log_candidates = bool(log_candidates)
 
     @classmethod
     def from_config(cls, config: ForecastConfig) -> ETSForecaster:
-        return cls(config.horizon, config.ets_specs, config.ets_season_test, **cls.config_args(config))
+        return cls(config.horizon, config.ets_specs, config.ets_season_test, config.ets_log, **cls.config_args(config))
 
     def fit_args(self) -> dict[str, Any]:
-        return {"specs": self.ets_specs, "season_length": self.season_length, "season_test": self.season_test}
+        return {
+            "specs": self.ets_specs,
+            "season_length": self.season_length,
+            "season_test": self.season_test,
+            "log_candidates": self.log_candidates,
+        }

@@ -19,8 +19,12 @@ recursive:
 
 Inputs and target are divided by the product's level at the origin (mean of
 the last 12 months, floored at ``scale_floor``) so products of every size
-share one model; predictions are multiplied back and clipped at zero.  Rows
-are weighted by that scale so large sellers count more, in line with WAPE.
+share one model; predictions are multiplied back and clipped at zero.  With
+``weighting="volume"`` (default) rows are weighted by that scale so large
+sellers count more, in line with WAPE; with ``weighting="series"`` every row
+weighs the same, so each series counts alike in its own scale, in line with
+scale-free errors such as MASE (series of very different sizes, as in the M
+competitions' data).
 
 Features, declared on the model (as mlforecast declares lags and date
 features on its forecaster): ``lag_k`` for ``k`` in ``lags`` (``lag_1`` is the
@@ -166,8 +170,12 @@ class LightGBMForecaster(BaseForecaster):
         windows: Sequence[int] = (3, 6, 12),
         adi_cutoff: float = ADI_CUTOFF,
         cv2_cutoff: float = CV2_CUTOFF,
+        weighting: str = "volume",
     ) -> None:
         super().__init__(horizon)
+        if weighting not in ("volume", "series"):
+            raise ValueError(f"weighting must be 'volume' or 'series', got {weighting!r}")
+        self.weighting = weighting
         self.params = dict(params or {})
         self.train_origins = int(train_origins)
         self.min_history = int(min_history)
@@ -191,6 +199,7 @@ class LightGBMForecaster(BaseForecaster):
             seed=config.seed,
             adi_cutoff=config.adi_cutoff,
             cv2_cutoff=config.cv2_cutoff,
+            weighting=config.gbm_weighting,
         )
 
     @property
@@ -305,7 +314,7 @@ class LightGBMForecaster(BaseForecaster):
                 continue
             Xs.append(feats.X[keep])
             ts.append(target[keep] / feats.scale[keep])
-            ws.append(feats.scale[keep])
+            ws.append(feats.scale[keep] if self.weighting == "volume" else np.ones(int(keep.sum())))
         if not Xs:
             return np.zeros((0, len(self.feature_names)), np.float32), np.zeros(0), np.zeros(0)
         X = np.concatenate(Xs)
@@ -366,6 +375,7 @@ class LightGBMForecaster(BaseForecaster):
             "strategy": "direct, horizon as a feature, target scaled by 12-month level",
             "train_origins": self.train_origins,
             "scale_floor": self.scale_floor,
+            "weighting": self.weighting,
             "train_rows": getattr(self, "train_rows_", None),
         }
 
