@@ -46,14 +46,17 @@ def test_a_forecasting_run_writes_stage_series_and_elapsed_lines():
     for stage in ("prepare", "models", "selection", "intervals", "metrics", "frames"):
         assert stage in stages
     assert any(stage.startswith("models: ets fit 1/") for stage in stages)
-    counted = [m for m in parsed if m["total"]]
-    assert counted, "no line counted series"
-    # ETS is fitted on the series where it makes sense: some of the panel's 30, counted to the last one
-    totals = {int(m["total"]) for m in counted}
-    assert len(totals) == 1 and 0 < totals.pop() <= 30
-    assert counted[-1]["done"] == counted[-1]["total"]
-    # one chunk (of one series) after another: a line per tenth, not one per series
-    assert len(counted) <= 10 < int(counted[-1]["total"])
+    # each ETS fit (estimated at the first origin, re-estimated at the final one: stat_refit) counts series
+    fits = sorted({m["stage"] for m in parsed if m["total"] and m["stage"].startswith("models: ets fit")})
+    assert fits, "no line counted series"
+    for fit in fits:
+        counted = [m for m in parsed if m["stage"] == fit and m["total"]]
+        # ETS is fitted on the series where it makes sense: some of the panel's 30, counted to the last one
+        totals = {int(m["total"]) for m in counted}
+        assert len(totals) == 1 and 0 < totals.pop() <= 30
+        assert counted[-1]["done"] == counted[-1]["total"]
+        # one chunk (of one series) after another: a line per tenth, not one per series
+        assert len(counted) <= 10 < int(counted[-1]["total"])
 
 
 def test_lines_every_tenth_and_every_30_s():
