@@ -160,7 +160,7 @@ def mark_selected(forecasts: pd.DataFrame, selection: pd.DataFrame, selected_for
 
     ``selected_forecast`` is ``ensemble`` (default: the best combination of models for the product's
     demand class, which beat every single model and the per-product champion on months not used to
-    choose it, see README "Accuracy") or
+    choose it, see docs/forecasting.md) or
     ``champion`` (the single model with the lowest backtest error per product or segment).
     """
     if selected_forecast not in SELECTABLE:

@@ -14,8 +14,8 @@ Ensemble members (``ForecastConfig.ensemble_pool``)
     Pooling thousands of points makes the choice far less noisy than a
     choice per product made from 15 points: on months not used to choose it
     the class-pooled ensemble was 22 % better than the baseline and better
-    than every single model, the per-product top-3 ensemble 17 % (README
-    "Accuracy").  A pool with fewer than ``ensemble_min_pool_points``
+    than every single model, the per-product top-3 ensemble 17 %
+    (docs/benchmarks.md).  A pool with fewer than ``ensemble_min_pool_points``
     points does not choose: new products then get ``new_product_ensemble`` (by
     default cold start alone: with its launch curve it beat its mean with
     LightGBM on new products by 3-5 % WAPE), other products the per-product

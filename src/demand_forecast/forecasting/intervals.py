@@ -9,7 +9,7 @@ models, then to ``(model, horizon)`` and then to ``(horizon)``.  The class
 comes before the model in the fallback because it decides the size of the
 errors far more: new products, whose own pool is usually thin, took the
 bands of established series and covered 24-31 % instead of 80 % on later
-months before this order (README "Accuracy").  With ``q_lo, q_hi`` the empirical quantiles
+months before this order (docs/benchmarks.md).  With ``q_lo, q_hi`` the empirical quantiles
 (default 10 % and 90 %) of the pool, a forecast ``f`` with level ``s`` gets::
 
     p50 = max(f, 0)                          # the point forecast
@@ -23,7 +23,7 @@ chose (a single model or the ensemble), estimated on every product's
 residuals of that model.  Its own residuals are optimistic -- it was picked
 for having the smallest -- and bands built from them covered about 70 %
 instead of 80 % on later months; borrowed bands cover 80-82 % there
-(README "Accuracy").  The ensemble's members are chosen per demand class
+(docs/benchmarks.md).  The ensemble's members are chosen per demand class
 from thousands of pooled points, so its residuals carry little of that bias.
 
 Coverage is measured honestly with leave-one-origin-out: the quantiles
