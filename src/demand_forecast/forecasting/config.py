@@ -15,9 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import ALL_MODELS, DEFAULT_ETS_SPECS, ETS_SPECS
 from .features import ADI_CUTOFF, CV2_CUTOFF, DEMAND_CLASSES
-from .models import ALL_MODELS
-from .models.ets import DEFAULT_ETS_SPECS, ETS_SPECS
 
 __all__ = ["ALL_MODELS", "DEFAULT_ETS_SPECS", "DEMAND_CLASSES", "DERIVED_MODELS", "ETS_SPECS", "ForecastConfig"]
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .backtest import ModelOutputs
     from .config import ForecastConfig
     from .features import PanelArrays
-    from .pipeline import Bands, Choice
+    from .stages import Bands, Choice
 
 
 def month_lookup(arrays: PanelArrays, extra: int) -> pd.DatetimeIndex:

@@ -14,22 +14,25 @@ cold_start        :class:`ColdStart`                          new products only
 ================  ==========================================  ==========================
 
 Adding a model: write its file (a :class:`BaseForecaster` subclass with ``name``,
-``from_config``, ``needs`` and ``_forecast``, plus ``_estimate`` when it has parameters) and add
-the class to :data:`REGISTRY`.  The backtest, selection, intervals, registry and the shared test
-suite (``tests/python/test_forecast_protocol.py``) then take it up.
+``from_config``, ``needs`` and ``_forecast``, plus ``_estimate`` when it has parameters), add the
+class to :data:`REGISTRY` and its name to :data:`demand_forecast.forecasting.catalog.ALL_MODELS`.
+The backtest, selection, intervals, registry and the shared test suite
+(``tests/python/test_forecast_protocol.py``) then take it up.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..catalog import ALL_MODELS
 from .base import BaseForecaster, Forecaster, Needs, forecast_frame
 from .baselines import SeasonalNaive, WeightedMovingAverage
 from .cold_start import ColdStart
 from .ets import ETSForecaster
 from .global_model import LightGBMForecaster
 from .intermittent import TSB, CrostonSBA
-from .statistical import StatisticalForecaster, statistical_series_forecast
+from .series import statistical_series_forecast
+from .statistical import StatisticalForecaster
 from .theta import ThetaForecaster
 
 #: Every model, in the fixed order used for tie-breaks (simpler models first, so an exact tie goes
@@ -45,8 +48,11 @@ REGISTRY: tuple[type[BaseForecaster], ...] = (
     ColdStart,
 )
 
-#: Names of every model, in registry order.
-ALL_MODELS: tuple[str, ...] = tuple(model.name for model in REGISTRY)
+if tuple(model.name for model in REGISTRY) != ALL_MODELS:  # pragma: no cover - a developer's slip, caught at import
+    raise ImportError(
+        f"models.REGISTRY names {[m.name for m in REGISTRY]} but forecasting.catalog.ALL_MODELS is "
+        f"{list(ALL_MODELS)}: list each model's name in catalog.ALL_MODELS, in registry order"
+    )
 
 if TYPE_CHECKING:
     from ..config import ForecastConfig

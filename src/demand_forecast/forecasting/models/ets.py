@@ -36,17 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..catalog import DEFAULT_ETS_SPECS
 from .statistical import StatisticalForecaster, interpolate_gaps
 
 if TYPE_CHECKING:
     from ..config import ForecastConfig
-
-#: ETS specs the package can fit (error/trend/seasonal; "Ad" = damped additive trend).
-ETS_SPECS: tuple[str, ...] = ("ANN", "AAN", "AAdN", "ANA", "AAdA")
-
-#: Default candidates: the undamped trend (AAN) is left out -- it extrapolates
-#: trends too far for monthly demand and costs another fit per series.
-DEFAULT_ETS_SPECS: tuple[str, ...] = ("ANN", "AAdN", "ANA", "AAdA")
 
 _SPEC_ARGS = {
     "ANN": dict(trend=None, damped_trend=False, seasonal=None),

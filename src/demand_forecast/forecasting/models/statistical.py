@@ -25,9 +25,9 @@ Where the work runs
     run by an executor (:mod:`demand_forecast.forecasting.executor`: worker
     processes here, a distributed engine such as Spark ``applyInPandas``
     there).  The re-filter is cheap and runs in the calling process.
-    :func:`statistical_series_forecast` does both for one product (estimate
-    at the first origin, filter to the others), for engines that want one
-    task per series.
+    :func:`.series.statistical_series_forecast` does both for one product
+    (estimate at the first origin, filter to the others), for engines that
+    want one task per series.
 
 Missing months (``exclude_from_training``, gaps)
     For the statsmodels estimation they are linearly interpolated (the
@@ -112,63 +112,6 @@ def refilter(state: Any, y: np.ndarray, start: int, positions: Sequence[int], ho
             update(state, y[t])
         out.append(forecast(state, horizon))
     return out
-
-
-def statistical_series_forecast(
-    history: pd.DataFrame,
-    origins: Sequence,
-    horizon: int,
-    models: Sequence[str] = ("ets", "theta"),
-    ets_specs: Sequence[str] | None = None,
-    season_length: int = 12,
-    season_test: bool = True,
-) -> pd.DataFrame:
-    """Forecast one product at several origins (pure function, frame in/out).
-
-    Parameters
-    ----------
-    history : one product's rows ``product_id, month, demand`` (NaN demand =
-        missing, e.g. excluded from training).  Rows after the last origin are
-        only used to move the filter forward to later origins.
-    origins : months (ascending); parameters are estimated with data
-        ``<= origins[0]`` and re-used (re-filtered) at the later origins.
-    horizon : forecast months after each origin.
-
-    Returns
-    -------
-    DataFrame ``product_id, model_name, origin_month, horizon, forecast, spec``
-    (forecasts may be negative here; callers clip).  Empty if the product has
-    no data at ``origins[0]``.
-    """
-    from .ets import DEFAULT_ETS_SPECS, ETSForecaster
-    from .theta import ThetaForecaster
-
-    cols = list(STAT_OUTPUT_COLUMNS)
-    if history.empty:
-        return pd.DataFrame(columns=cols)
-    product_id, y, positions = series_positions(history, origins)
-    o0 = positions[0]
-    if o0 < 0 or np.all(np.isnan(y[: o0 + 1])):
-        return pd.DataFrame(columns=cols)
-    chosen = {
-        "ets": ETSForecaster(
-            horizon,
-            ets_specs=DEFAULT_ETS_SPECS if ets_specs is None else ets_specs,
-            season_length=season_length,
-            season_test=season_test,
-        ),
-        "theta": ThetaForecaster(horizon, season_length=season_length),
-    }
-    records: list[tuple] = []
-    origin_months = [pd.Timestamp(o) for o in origins]
-    for name in (m for m in ("ets", "theta") if m in models):
-        model = chosen[name]
-        state = model.fit_function(y[: o0 + 1], **model.fit_args())
-        paths = refilter(state, y, o0, positions, horizon, model.update_function, model.forecast_function)
-        for j, f in enumerate(paths):
-            for h in range(horizon):
-                records.append((product_id, name, origin_months[j], h + 1, float(f[h]), state.spec))
-    return pd.DataFrame.from_records(records, columns=cols)
 
 
 class StatisticalForecaster(BaseForecaster):
