@@ -16,18 +16,8 @@ renamed as (
         nullif(trim(cast(source.product_id as varchar)), '') as product_id,
 
         -- numerics: pack size and minimum order in whole units ("2.5" stays null)
-        case
-            when
-                try_cast(trim(cast(source.pack_size as varchar)) as double)
-                = floor(try_cast(trim(cast(source.pack_size as varchar)) as double))
-                then cast(try_cast(trim(cast(source.pack_size as varchar)) as double) as bigint)
-        end as pack_size,
-        case
-            when
-                try_cast(trim(cast(source.min_order_qty as varchar)) as double)
-                = floor(try_cast(trim(cast(source.min_order_qty as varchar)) as double))
-                then cast(try_cast(trim(cast(source.min_order_qty as varchar)) as double) as bigint)
-        end as min_order_qty,
+        {{ try_whole_number('source.pack_size') }} as pack_size,
+        {{ try_whole_number('source.min_order_qty') }} as min_order_qty,
         try_cast(trim(cast(source.unit_cost as varchar)) as double) as unit_cost,
         try_cast(trim(cast(source.holding_cost_rate as varchar)) as double) as holding_cost_rate,
 

@@ -29,12 +29,7 @@ renamed as (
         try_cast(source.loaded_at as timestamp) as loaded_at,
 
         -- numerics: whole units only ("12.5" stays null instead of rounding)
-        case
-            when
-                try_cast(trim(cast(source.quantity as varchar)) as double)
-                = floor(try_cast(trim(cast(source.quantity as varchar)) as double))
-                then cast(try_cast(trim(cast(source.quantity as varchar)) as double) as bigint)
-        end as quantity,
+        {{ try_whole_number('source.quantity') }} as quantity,
 
         -- categories
         lower(nullif(trim(cast(source.status as varchar)), '')) as status,
