@@ -233,36 +233,39 @@ def _simulate_chunk(task: dict) -> dict:
     }
 
 
-def generate(
-    out: str | Path = "data",
-    products: int = 200,
-    years: int = 4,
-    end_date: dt.date | str | None = None,
-    seed: int = 42,
-    fmt: str = "parquet",
-    chunk_size: int = 1000,
-    workers: int = 0,
-    progress: bool = True,
-) -> dict:
-    """Generate the raw files and the ground truth under ``out``; return the manifest."""
-    t0 = time.perf_counter()
+_TOTAL_KEYS = (
+    "sales_rows",
+    "snapshot_rows",
+    "purchase_order_rows",
+    "stockout_days",
+    "active_days",
+    "demand_units",
+    "lost_units",
+    "open_orders",
+    "cancelled_orders",
+    "delayed_orders",
+)
+
+
+def _resolve_end_date(fmt: str, years: int, end_date: dt.date | str | None) -> dt.date:
+    """Check the options and return the last day of history (default: yesterday)."""
     if fmt not in ("parquet", "csv"):
         raise ValueError("format must be 'parquet' or 'csv'")
     if years < 1:
         raise ValueError("years must be >= 1")
     if end_date is None:
-        end_date = default_end_date()
-    elif isinstance(end_date, str):
-        end_date = dt.date.fromisoformat(end_date)
-    out = Path(out)
-    cal = Calendar(end_date, years)
-    prod = make_products(products, cal, seed)
-    clean_output(out)
-    raw = out / "raw"
+        return default_end_date()
+    if isinstance(end_date, str):
+        return dt.date.fromisoformat(end_date)
+    return end_date
 
+
+def _chunk_tasks(
+    prod: dict, products: int, cal: Calendar, seed: int, fmt: str, raw: Path, chunk_size: int
+) -> list[dict]:
+    """One task per chunk of ``chunk_size`` products, each carrying the slice of product attributes it needs."""
     chunk_size = max(1, int(chunk_size))
-    starts = list(range(0, products, chunk_size))
-    tasks = [
+    return [
         {
             "seed": seed,
             "i0": i0,
@@ -272,128 +275,75 @@ def generate(
             "raw_dir": str(raw),
             "products": slice_products(prod, i0, min(products, i0 + chunk_size)),
         }
-        for c, i0 in enumerate(starts)
+        for c, i0 in enumerate(range(0, products, chunk_size))
     ]
+
+
+def _worker_count(workers: int, n_tasks: int) -> int:
+    """Processes to use: ``workers`` (0 = auto: up to 4, the cores), never more than the chunks."""
     if workers <= 0:
-        workers = min(os.cpu_count() or 1, len(tasks), 4)
-    workers = max(1, min(workers, len(tasks)))
+        workers = min(os.cpu_count() or 1, n_tasks, 4)
+    return max(1, min(workers, n_tasks))
 
-    def log(msg: str) -> None:
-        if progress:
-            print(f"[datagen] {msg}", file=sys.stderr, flush=True)
 
-    log(
-        f"{products} products x {cal.n_days} days ({cal.start} .. {cal.end}), "
-        f"{len(tasks)} chunk(s), {workers} worker(s), seed {seed}"
-    )
-    totals = {
-        key: 0
-        for key in (
-            "sales_rows",
-            "snapshot_rows",
-            "purchase_order_rows",
-            "stockout_days",
-            "active_days",
-            "demand_units",
-            "lost_units",
-            "open_orders",
-            "cancelled_orders",
-            "delayed_orders",
-        )
-    }
-    counts = {kind: 0 for kind in DEFECT_NAMES + ["return", "outlier_bulk_order"]}
-    truth_parts, defect_parts, outlier_parts, episode_parts, product_stockout_days = [], [], [], [], []
-    done = 0
+class _ChunkResults:
+    """Collects the chunk results in chunk order: summed totals and defect counts, and the truth tables' parts."""
 
-    def consume(res: dict) -> None:
-        nonlocal done
-        done += res["n_products"]
-        for key in totals:
-            totals[key] += res[key]
+    def __init__(self) -> None:
+        self.totals = {key: 0 for key in _TOTAL_KEYS}
+        self.counts = {kind: 0 for kind in DEFECT_NAMES + ["return", "outlier_bulk_order"]}
+        self.truth: list[pa.Table] = []
+        self.defects: list[pa.Table] = []
+        self.outliers: list[pa.Table] = []
+        self.episodes: list[pa.Table] = []
+        self.product_stockout_days: list[np.ndarray] = []
+        self.products_done = 0
+
+    def add(self, res: dict) -> None:
+        self.products_done += res["n_products"]
+        for key in self.totals:
+            self.totals[key] += res[key]
         for key, val in res["counts"].items():
-            counts[key] += val
-        truth_parts.append(res["truth"])
-        defect_parts.append(res["defects"])
-        outlier_parts.append(res["outliers"])
-        episode_parts.append(res["episodes"])
-        product_stockout_days.append(res["product_stockout_days"])
-        log(
-            f"products {done}/{products} ({100 * done / products:.0f}%), "
-            f"sales rows {totals['sales_rows']:,}, snapshot rows {totals['snapshot_rows']:,}, "
-            f"elapsed {time.perf_counter() - t0:.1f}s"
-        )
+            self.counts[key] += val
+        self.truth.append(res["truth"])
+        self.defects.append(res["defects"])
+        self.outliers.append(res["outliers"])
+        self.episodes.append(res["episodes"])
+        self.product_stockout_days.append(res["product_stockout_days"])
 
+
+def _run_chunks(tasks: list[dict], workers: int, on_result) -> None:
+    """Simulate every chunk (in this process or in a pool) and hand each result, in chunk order, to ``on_result``."""
     if workers == 1:
         for task in tasks:
-            consume(_simulate_chunk(task))
+            on_result(_simulate_chunk(task))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for res in pool.map(_simulate_chunk, tasks):
-                consume(res)
+                on_result(res)
 
-    products_tbl, products_truth = products_tables(prod, cal, np.concatenate(product_stockout_days))
+
+def _write_products_and_truth(out: Path, fmt: str, prod: dict, cal: Calendar, results: _ChunkResults) -> pa.Table:
+    """Write the per-product raw files (products, ordering rules) and the truth tables; return the episodes."""
+    raw = out / "raw"
+    products_tbl, products_truth = products_tables(prod, cal, np.concatenate(results.product_stockout_days))
     write_table(products_tbl, raw / "products" / "products", fmt)
     write_table(
         ordering_rules(prod, cal, products_tbl.column("product_id")), raw / "ordering_rules" / "ordering_rules", fmt
     )
     truth_dir = out / "truth"
-    pq.write_table(pa.concat_tables(truth_parts), truth_dir / "true_monthly_demand.parquet")
+    pq.write_table(pa.concat_tables(results.truth), truth_dir / "true_monthly_demand.parquet")
     pq.write_table(products_truth, truth_dir / "products_truth.parquet")
-    pq.write_table(pa.concat_tables(defect_parts), truth_dir / "defect_lines.parquet")
-    pq.write_table(pa.concat_tables(outlier_parts), truth_dir / "outlier_events.parquet")
-    episodes = pa.concat_tables(episode_parts)
+    pq.write_table(pa.concat_tables(results.defects), truth_dir / "defect_lines.parquet")
+    pq.write_table(pa.concat_tables(results.outliers), truth_dir / "outlier_events.parquet")
+    episodes = pa.concat_tables(results.episodes)
     pq.write_table(episodes, truth_dir / "stockout_episodes.parquet")
+    return episodes
 
-    type_counts = np.bincount(prod["dtype_idx"], minlength=4)
-    defects = {
-        "duplicate_lines": counts["duplicate_line"],
-        "returns": counts["return"],
-        "late_arriving_lines": counts["late_arriving"],
-        **{k: counts[k] for k in DEFECT_NAMES if k not in ("duplicate_line", "late_arriving")},
-        "outlier_bulk_orders": counts["outlier_bulk_order"],
-    }
-    manifest = {
-        "generator": "demand_forecast.synthetic.datagen",
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "parameters": {
-            "products": products,
-            "years": years,
-            "start_date": cal.start.isoformat(),
-            "end_date": cal.end.isoformat(),
-            "format": fmt,
-            "days": cal.n_days,
-            "months": cal.n_months,
-        },
-        "extracted_at": (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(cal.extract_us))).isoformat(),
-        "rows": {
-            "sales_lines": totals["sales_rows"],
-            "products": products,
-            "stock_snapshots": totals["snapshot_rows"],
-            "purchase_orders": totals["purchase_order_rows"],
-            "ordering_rules": products,
-            "true_monthly_demand": sum(tp.num_rows for tp in truth_parts),
-        },
-        "products": {
-            "demand_types": {name: int(c) for name, c in zip(DEMAND_TYPES, type_counts, strict=False)},
-            "cold_start": int(prod["cold"].sum()),
-            "cold_start_last_3_months": int(prod["recent"].sum()),
-            "discontinued": int(prod["discontinued"].sum()),
-            "with_stockouts": len(set(episodes.column("product_id").to_pylist())),
-            "stockout_episodes": episodes.num_rows,
-            "stockout_days": totals["stockout_days"],
-            "with_outlier": counts["outlier_bulk_order"],
-        },
-        "stock": {
-            "stockout_day_share": round(totals["stockout_days"] / max(1, totals["active_days"]), 6),
-            "fill_rate": round(1 - totals["lost_units"] / max(1, totals["demand_units"]), 6),
-            "lost_units": totals["lost_units"],
-            "purchase_orders": totals["purchase_order_rows"],
-            "open_at_extraction": totals["open_orders"],
-            "cancelled": totals["cancelled_orders"],
-            "delayed": totals["delayed_orders"],
-        },
-        "defects": defects,
+
+def _manifest_config() -> dict:
+    """The generator's fixed settings as the manifest records them (``config`` and the sections after it)."""
+    return {
         "config": {
             "demand_type_shares": dict(zip(DEMAND_TYPES, DEMAND_TYPE_SHARES.tolist(), strict=False)),
             "share_cold_start": SHARE_COLD_START,
@@ -432,25 +382,141 @@ def generate(
             "demand: includes demand lost to stock-outs, excludes bulk outlier orders and all dirty "
             "lines, returns not subtracted."
         ),
-        "files": {
-            "sales_lines": f"raw/sales_lines/part-*.{fmt}",
-            "products": f"raw/products/products.{fmt}",
-            "stock_snapshots": f"raw/stock_snapshots/part-*.{fmt}",
-            "purchase_orders": f"raw/purchase_orders/part-*.{fmt}",
-            "ordering_rules": f"raw/ordering_rules/ordering_rules.{fmt}",
-            "truth": [
-                "truth/true_monthly_demand.parquet",
-                "truth/products_truth.parquet",
-                "truth/defect_lines.parquet",
-                "truth/stockout_episodes.parquet",
-                "truth/outlier_events.parquet",
-            ],
-        },
     }
-    (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _manifest_files(fmt: str) -> dict:
+    """Where each table of the dataset lies, relative to the output folder."""
+    return {
+        "sales_lines": f"raw/sales_lines/part-*.{fmt}",
+        "products": f"raw/products/products.{fmt}",
+        "stock_snapshots": f"raw/stock_snapshots/part-*.{fmt}",
+        "purchase_orders": f"raw/purchase_orders/part-*.{fmt}",
+        "ordering_rules": f"raw/ordering_rules/ordering_rules.{fmt}",
+        "truth": [
+            "truth/true_monthly_demand.parquet",
+            "truth/products_truth.parquet",
+            "truth/defect_lines.parquet",
+            "truth/stockout_episodes.parquet",
+            "truth/outlier_events.parquet",
+        ],
+    }
+
+
+def _manifest(
+    seed: int,
+    products: int,
+    years: int,
+    fmt: str,
+    prod: dict,
+    cal: Calendar,
+    results: _ChunkResults,
+    episodes: pa.Table,
+) -> dict:
+    """The run's manifest: seed and parameters, row counts, product and stock figures, every defect's exact count."""
+    totals, counts = results.totals, results.counts
+    type_counts = np.bincount(prod["dtype_idx"], minlength=4)
+    defects = {
+        "duplicate_lines": counts["duplicate_line"],
+        "returns": counts["return"],
+        "late_arriving_lines": counts["late_arriving"],
+        **{k: counts[k] for k in DEFECT_NAMES if k not in ("duplicate_line", "late_arriving")},
+        "outlier_bulk_orders": counts["outlier_bulk_order"],
+    }
+    return {
+        "generator": "demand_forecast.synthetic.datagen",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "parameters": {
+            "products": products,
+            "years": years,
+            "start_date": cal.start.isoformat(),
+            "end_date": cal.end.isoformat(),
+            "format": fmt,
+            "days": cal.n_days,
+            "months": cal.n_months,
+        },
+        "extracted_at": (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(cal.extract_us))).isoformat(),
+        "rows": {
+            "sales_lines": totals["sales_rows"],
+            "products": products,
+            "stock_snapshots": totals["snapshot_rows"],
+            "purchase_orders": totals["purchase_order_rows"],
+            "ordering_rules": products,
+            "true_monthly_demand": sum(tp.num_rows for tp in results.truth),
+        },
+        "products": {
+            "demand_types": {name: int(c) for name, c in zip(DEMAND_TYPES, type_counts, strict=False)},
+            "cold_start": int(prod["cold"].sum()),
+            "cold_start_last_3_months": int(prod["recent"].sum()),
+            "discontinued": int(prod["discontinued"].sum()),
+            "with_stockouts": len(set(episodes.column("product_id").to_pylist())),
+            "stockout_episodes": episodes.num_rows,
+            "stockout_days": totals["stockout_days"],
+            "with_outlier": counts["outlier_bulk_order"],
+        },
+        "stock": {
+            "stockout_day_share": round(totals["stockout_days"] / max(1, totals["active_days"]), 6),
+            "fill_rate": round(1 - totals["lost_units"] / max(1, totals["demand_units"]), 6),
+            "lost_units": totals["lost_units"],
+            "purchase_orders": totals["purchase_order_rows"],
+            "open_at_extraction": totals["open_orders"],
+            "cancelled": totals["cancelled_orders"],
+            "delayed": totals["delayed_orders"],
+        },
+        "defects": defects,
+        **_manifest_config(),
+        "files": _manifest_files(fmt),
+    }
+
+
+def generate(
+    out: str | Path = "data",
+    products: int = 200,
+    years: int = 4,
+    end_date: dt.date | str | None = None,
+    seed: int = 42,
+    fmt: str = "parquet",
+    chunk_size: int = 1000,
+    workers: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Generate the raw files and the ground truth under ``out``; return the manifest."""
+    t0 = time.perf_counter()
+    end_date = _resolve_end_date(fmt, years, end_date)
+    out = Path(out)
+    cal = Calendar(end_date, years)
+    prod = make_products(products, cal, seed)
+    clean_output(out)
+    tasks = _chunk_tasks(prod, products, cal, seed, fmt, out / "raw", chunk_size)
+    workers = _worker_count(workers, len(tasks))
+
+    def log(msg: str) -> None:
+        if progress:
+            print(f"[datagen] {msg}", file=sys.stderr, flush=True)
+
+    log(
+        f"{products} products x {cal.n_days} days ({cal.start} .. {cal.end}), "
+        f"{len(tasks)} chunk(s), {workers} worker(s), seed {seed}"
+    )
+    results = _ChunkResults()
+
+    def consume(res: dict) -> None:
+        results.add(res)
+        done, totals = results.products_done, results.totals
+        log(
+            f"products {done}/{products} ({100 * done / products:.0f}%), "
+            f"sales rows {totals['sales_rows']:,}, snapshot rows {totals['snapshot_rows']:,}, "
+            f"elapsed {time.perf_counter() - t0:.1f}s"
+        )
+
+    _run_chunks(tasks, workers, consume)
+    episodes = _write_products_and_truth(out, fmt, prod, cal, results)
+    manifest = _manifest(seed, products, years, fmt, prod, cal, results, episodes)
+    (out / "truth" / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     elapsed = time.perf_counter() - t0
     log(
-        f"done: {totals['sales_rows']:,} sales rows, {totals['snapshot_rows']:,} snapshot rows, "
+        f"done: {results.totals['sales_rows']:,} sales rows, {results.totals['snapshot_rows']:,} snapshot rows, "
         f"{products} products in {elapsed:.1f}s -> {out}"
     )
     return manifest

@@ -56,6 +56,140 @@ def _round_up(need: np.ndarray, pack: np.ndarray, moq: np.ndarray) -> np.ndarray
     return np.where(need > 0, packs * pack, 0).astype(np.int64)
 
 
+ORDER_FIELDS = ("row", "order_day", "arrival_month", "planned_day", "arrival_day", "quantity", "status")
+
+
+def _month_first_days(cal: Calendar, n_months: int) -> np.ndarray:
+    """First day of months ``0 .. n_months - 1`` relative to the start (they may run past the data)."""
+    month0 = np.datetime64(cal.start, "M")
+    return ((month0 + np.arange(n_months)).astype("datetime64[D]") - np.datetime64(cal.start, "D")).astype(np.int64)
+
+
+def _prior_rate(pr: dict, lam: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """The company's prior daily rate per product: expected demand of its first weeks (the sales before the data
+    began, or the buyer's guess for a launch).
+    """
+    a = pr["active_from"]
+    horizon = np.arange(lam.shape[1])[None, :]
+    first_weeks = active & (horizon < a[:, None] + 60)
+    prior_rate = (lam * first_weeks).sum(axis=1) / np.maximum(1, first_weeks.sum(axis=1))
+    return np.where(a > 0, prior_rate * pr["launch_guess"], prior_rate)
+
+
+class _OrderBook:
+    """The purchase orders as booked, the units each day receives, and the orders still in transit."""
+
+    def __init__(self, n_days: int, n_products: int) -> None:
+        self.n_days = n_days
+        self.arrivals = np.zeros((n_days + 1, n_products), dtype=np.int64)
+        self.columns: dict[str, list] = {key: [] for key in ORDER_FIELDS}
+        self.open_until: list[tuple] = []  # (rows, arrival_day, qty) of orders still in transit
+
+    def book(self, rows, order_day, arrival_month, planned, arrival, qty, status) -> None:
+        n = len(rows)
+        for key, value in zip(
+            ORDER_FIELDS, (rows, order_day, arrival_month, planned, arrival, qty, status), strict=True
+        ):
+            self.columns[key].append(np.broadcast_to(np.asarray(value, dtype=np.int64), (n,)).copy())
+        landed = (status != CANCELLED) & (arrival <= self.n_days)
+        np.add.at(self.arrivals, (np.minimum(arrival[landed], self.n_days), rows[landed]), qty[landed])
+
+    def track(self, rows: np.ndarray, arrival: np.ndarray, qty: np.ndarray, today: int) -> None:
+        """Remember orders placed today as in transit; forget the ones that have all arrived."""
+        self.open_until.append((rows, arrival, qty))
+        self.open_until = [(r, d, q) for r, d, q in self.open_until if (d > today).any()]
+
+    def in_transit(self, today: int, n_products: int) -> np.ndarray:
+        """Units per product booked, not cancelled, arriving after today."""
+        transit = np.zeros(n_products)
+        for rows, arr, qty in self.open_until:
+            still = arr > today
+            np.add.at(transit, rows[still], qty[still])
+        return transit
+
+    def arrays(self) -> dict:
+        return {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in self.columns.items()}
+
+
+class _Buyer:
+    """The company's buyer: the opening stock and launch orders, then one order-up-to review a month."""
+
+    def __init__(self, pr: dict, cal: Calendar, prior_rate: np.ndarray, draws: np.ndarray, book: _OrderBook) -> None:
+        self.pr, self.prior_rate, self.draws, self.book = pr, prior_rate, draws, book
+        self.pack = pr["pack_size"].astype(np.float64)
+        self.moq = pr["min_order_qty"].astype(np.float64)
+        self.month_day = _month_first_days(cal, cal.n_months + LEAD_TIME_MONTHS + 2)
+        self.n_months = cal.n_months
+        self.old = ~(pr["active_from"] > 0)  # active from the first day: sales before the data began
+
+    def opening_stock(self) -> np.ndarray:
+        """On hand at the start: until the first monthly order arrives (month L - 1) for products active on the
+        first day; the others get a launch order of that size, received on their launch day, and start at 0.
+        """
+        a, L = self.pr["active_from"], LEAD_TIME_MONTHS
+        start_month = np.searchsorted(self.month_day, a, side="right") - 1
+        until = self.month_day[np.minimum(start_month + L, len(self.month_day) - 1)] - a
+        first_stock = _round_up(np.ceil(self.prior_rate * until * self.pr["cover"]), self.pack, self.moq)
+        launch_rows = np.flatnonzero(~self.old & (first_stock > 0))
+        if len(launch_rows):
+            la = a[launch_rows]
+            self.book.book(
+                launch_rows,
+                la - 75,
+                start_month[launch_rows],
+                la,
+                la,
+                first_stock[launch_rows],
+                np.full(len(launch_rows), RECEIVED),
+            )
+        return np.where(self.old, first_stock, 0).astype(np.int64)
+
+    def review_days(self, n_days: int) -> dict[int, int]:
+        """Day of each monthly review (day 2 of the month, within the data) -> the month's index."""
+        month_day = self.month_day
+        return {int(month_day[m] + 1): m for m in range(self.n_months) if month_day[m] + 1 < n_days}
+
+    def review(self, t: int, m: int, on_hand: np.ndarray, recent: np.ndarray) -> None:
+        """Month ``m``'s review on day ``t``: order up to the trailing sales rate x the days until the end of the
+        arrival month x the cover, in whole packs; suppliers decline some orders and deliver some late.
+        """
+        pr, C, D = self.pr, len(on_hand), self.book.n_days
+        a, b = pr["active_from"], pr["active_to"]
+        arrival_month = m + LEAD_TIME_MONTHS - 1
+        planned = np.full(C, self.month_day[arrival_month])
+        age = t - a
+        known = np.clip(age, 0, SALES_WINDOW_DAYS)
+        # products active from the start see their prior rate for the days before the data
+        prior_days = np.where(self.old, SALES_WINDOW_DAYS - known, 0)
+        rate = np.where(
+            self.old | (age >= 28),
+            (recent + self.prior_rate * prior_days) / np.maximum(1, known + prior_days),
+            self.prior_rate,
+        )
+        protect = self.month_day[arrival_month + 1] - t
+        # a minimum on hand or on order: a listed product is never dropped for a quiet quarter, and a
+        # lumpy one keeps two to three and a half of its typical orders
+        target = np.maximum(rate * protect * pr["cover"], pr["min_stock"])
+        need = np.ceil(target - on_hand - self.book.in_transit(t, C))
+        ordering = (t >= a) & (t <= b) & (~pr["discontinued"] | (planned <= b)) & (need > 0)
+        rows = np.flatnonzero(ordering)
+        if not len(rows):
+            return
+        qty = _round_up(need[rows], self.pack[rows], self.moq[rows])
+        u = self.draws[rows, m]
+        status = np.where(u[:, 0] < P_CANCELLED, CANCELLED, RECEIVED)
+        delay = np.where(
+            u[:, 1] < P_DELAYED, DELAY_DAYS[0] + np.floor(u[:, 2] * (DELAY_DAYS[1] - DELAY_DAYS[0] + 1)), 0
+        ).astype(np.int64)
+        arrival = planned[rows] + delay
+        status = np.where((status == RECEIVED) & (arrival > D - 1), OPEN, status)
+        self.book.book(
+            rows, np.full(len(rows), t), np.full(len(rows), arrival_month), planned[rows], arrival, qty, status
+        )
+        keep = status != CANCELLED
+        self.book.track(rows[keep], arrival[keep], qty[keep], t)
+
+
 def simulate_ordering(
     pr: dict, cal: Calendar, demand: np.ndarray, lam: np.ndarray, active: np.ndarray, rngs: list
 ) -> dict:
@@ -66,114 +200,24 @@ def simulate_ordering(
     (days relative to the first day; ``arrival_day`` past the last day = not yet received).
     """
     C, D = demand.shape
-    L = LEAD_TIME_MONTHS
     M = cal.n_months
-    # first day of months 0 .. M + L + 1 relative to the start (beyond the data too)
-    month0 = np.datetime64(cal.start, "M")
-    month_day = ((month0 + np.arange(M + L + 2)).astype("datetime64[D]") - np.datetime64(cal.start, "D")).astype(
-        np.int64
-    )
     draws = np.stack([rngs[j].random((M + 1, 3)) for j in range(C)]) if C else np.zeros((0, M + 1, 3))
-    pack = pr["pack_size"].astype(np.float64)
-    moq = pr["min_order_qty"].astype(np.float64)
-    a, b = pr["active_from"], pr["active_to"]
-    launched_in_window = a > 0
-
-    # the company's prior rate: expected demand of its first weeks (the sales before the data began,
-    # or the buyer's guess for a launch)
-    horizon = np.arange(D)[None, :]
-    first_weeks = active & (horizon < a[:, None] + 60)
-    prior_rate = (lam * first_weeks).sum(axis=1) / np.maximum(1, first_weeks.sum(axis=1))
-    prior_rate = np.where(launched_in_window, prior_rate * pr["launch_guess"], prior_rate)
+    book = _OrderBook(D, C)
+    buyer = _Buyer(pr, cal, _prior_rate(pr, lam, active), draws, book)
+    on_hand = buyer.opening_stock()
+    review_days = buyer.review_days(D)
 
     # day-major copies: the loop below reads and writes one day of every product at a time
-    arrivals = np.zeros((D + 1, C), dtype=np.int64)
     demand_by_day = np.ascontiguousarray(demand.T)
     active_by_day = np.ascontiguousarray(active.T)
-    orders = {k: [] for k in ("row", "order_day", "arrival_month", "planned_day", "arrival_day", "quantity", "status")}
-
-    def book(rows, order_day, arrival_month, planned, arrival, qty, status) -> None:
-        n = len(rows)
-        for key, value in (
-            ("row", rows),
-            ("order_day", order_day),
-            ("arrival_month", arrival_month),
-            ("planned_day", planned),
-            ("arrival_day", arrival),
-            ("quantity", qty),
-            ("status", status),
-        ):
-            orders[key].append(np.broadcast_to(np.asarray(value, dtype=np.int64), (n,)).copy())
-        landed = (status != CANCELLED) & (arrival <= D)
-        np.add.at(arrivals, (np.minimum(arrival[landed], D), rows[landed]), qty[landed])
-
-    # stock at the start: until the first monthly order arrives (month L - 1); a launch order for the others
-    start_month = np.searchsorted(month_day, a, side="right") - 1
-    until = month_day[np.minimum(start_month + L, len(month_day) - 1)] - a
-    first_stock = _round_up(np.ceil(prior_rate * until * pr["cover"]), pack, moq)
-    old = ~launched_in_window
-    on_hand = np.where(old, first_stock, 0).astype(np.int64)
-    launch_rows = np.flatnonzero(launched_in_window & (first_stock > 0))
-    if len(launch_rows):
-        la = a[launch_rows]
-        book(
-            launch_rows,
-            la - 75,
-            start_month[launch_rows],
-            la,
-            la,
-            first_stock[launch_rows],
-            np.full(len(launch_rows), RECEIVED),
-        )
-
-    order_days = {int(month_day[m] + 1): m for m in range(M) if month_day[m] + 1 < D}
     recent = np.zeros(C, dtype=np.int64)  # sales of the last SALES_WINDOW_DAYS days
     sales = np.zeros((D, C), dtype=np.int64)
     end_stock = np.zeros((D, C), dtype=np.int64)
-    open_until = []  # (rows, arrival_day, qty) of orders still in transit
     for t in range(D):
-        if t in order_days:
-            m = order_days[t]
-            arrival_month = m + L - 1
-            planned = np.full(C, month_day[arrival_month])
-            age = t - a
-            known = np.clip(age, 0, SALES_WINDOW_DAYS)
-            # products active from the start see their prior rate for the days before the data
-            prior_days = np.where(old, SALES_WINDOW_DAYS - known, 0)
-            rate = np.where(
-                old | (age >= 28),
-                (recent + prior_rate * prior_days) / np.maximum(1, known + prior_days),
-                prior_rate,
-            )
-            protect = month_day[arrival_month + 1] - t
-            # a minimum on hand or on order: a listed product is never dropped for a quiet quarter, and a
-            # lumpy one keeps two to three and a half of its typical orders
-            target = np.maximum(rate * protect * pr["cover"], pr["min_stock"])
-            # in transit: booked, not cancelled, arriving after today
-            transit = np.zeros(C)
-            for rows, arr, qty in open_until:
-                still = arr > t
-                np.add.at(transit, rows[still], qty[still])
-            need = np.ceil(target - on_hand - transit)
-            ordering = (t >= a) & (t <= b) & (~pr["discontinued"] | (planned <= b)) & (need > 0)
-            rows = np.flatnonzero(ordering)
-            if len(rows):
-                qty = _round_up(need[rows], pack[rows], moq[rows])
-                u = draws[rows, m]
-                status = np.where(u[:, 0] < P_CANCELLED, CANCELLED, RECEIVED)
-                delay = np.where(
-                    u[:, 1] < P_DELAYED, DELAY_DAYS[0] + np.floor(u[:, 2] * (DELAY_DAYS[1] - DELAY_DAYS[0] + 1)), 0
-                ).astype(np.int64)
-                arrival = planned[rows] + delay
-                status = np.where((status == RECEIVED) & (arrival > D - 1), OPEN, status)
-                book(
-                    rows, np.full(len(rows), t), np.full(len(rows), arrival_month), planned[rows], arrival, qty, status
-                )
-                keep = status != CANCELLED
-                open_until.append((rows[keep], arrival[keep], qty[keep]))
-                open_until = [(r, d, q) for r, d, q in open_until if (d > t).any()]
+        if t in review_days:
+            buyer.review(t, review_days[t], on_hand, recent)
         live = active_by_day[t]
-        on_hand = on_hand + np.where(live, arrivals[t], 0)
+        on_hand = on_hand + np.where(live, book.arrivals[t], 0)
         sold = np.where(live, np.minimum(demand_by_day[t], on_hand), 0)
         on_hand = on_hand - sold
         sales[t] = sold
@@ -183,8 +227,7 @@ def simulate_ordering(
             recent -= sales[t - SALES_WINDOW_DAYS]
     sales, end_stock = np.ascontiguousarray(sales.T), np.ascontiguousarray(end_stock.T)
     stockout = active & (end_stock == 0)
-    out_orders = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in orders.items()}
-    return {"sales": sales, "on_hand": end_stock, "stockout": stockout, "orders": out_orders}
+    return {"sales": sales, "on_hand": end_stock, "stockout": stockout, "orders": book.arrays()}
 
 
 def snapshots(cal: Calendar, on_hand: np.ndarray, active: np.ndarray, pids: pa.Array) -> pa.Table:
