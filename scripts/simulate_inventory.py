@@ -55,10 +55,7 @@ RULES_SQL = "select * from intermediate.int_ordering_rules"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--products", type=int, default=200)
-    ap.add_argument("--years", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=42, help="generator seed")
-    ap.add_argument("--end-date", default="2026-10-31", help="last day of generated sales")
+    bench.add_dataset_args(ap, products=200, years=4)
     ap.add_argument("--review-months", type=int, default=18, help="months in which orders are placed (N)")
     ap.add_argument("--service-level", type=float, default=0.95, help="target service level and fill rate")
     ap.add_argument("--panel-mode", choices=["replay", "truncate"], default="replay")
@@ -66,8 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/inventory-<size>)")
     ap.add_argument("--reuse", action="store_true", help="read panels and forecasts of an earlier run of <work>")
     args = ap.parse_args(argv)
-    if args.work is None:
-        args.work = Path(f"/tmp/bench/inventory-{args.products}x{args.years}-s{args.seed}")
+    args.work = bench.default_work(args, "inventory")
     return args
 
 
