@@ -55,10 +55,7 @@ RULES_SQL = "select * from intermediate.int_ordering_rules"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--products", type=int, default=200)
-    ap.add_argument("--years", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=42, help="generator seed")
-    ap.add_argument("--end-date", default="2026-10-31", help="last day of generated sales")
+    bench.add_dataset_args(ap, products=200, years=4)
     ap.add_argument("--review-months", type=int, default=18, help="months in which orders are placed (N)")
     ap.add_argument("--service-level", type=float, default=0.95, help="target service level and fill rate")
     ap.add_argument("--panel-mode", choices=["replay", "truncate"], default="replay")
@@ -66,8 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/inventory-<size>)")
     ap.add_argument("--reuse", action="store_true", help="read panels and forecasts of an earlier run of <work>")
     args = ap.parse_args(argv)
-    if args.work is None:
-        args.work = Path(f"/tmp/bench/inventory-{args.products}x{args.years}-s{args.seed}")
+    args.work = bench.default_work(args, "inventory")
     return args
 
 
@@ -210,13 +206,12 @@ def print_lead_time_accuracy(snaps, runs, latest: nested.Snapshot, settings: Pur
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    settings = PurchasingSettings(default_service_level=args.service_level)
-    L = settings.lead_time_months
-    config = bench.project_forecast_config(args.n_jobs)
+# --------------------------------------------------------------------------- the run's steps
+
+
+def prepare_data(args: argparse.Namespace, paths: bench.DbtPaths, L: int) -> Path:
+    """Print the run's header; unless ``--reuse``, a fresh dbt folder and the generated dataset. The raw data folder."""
     data = args.work / "data"
-    paths = bench.DbtPaths(args.work / "dbt")
     if not args.reuse:
         paths.prepare()
         paths.output.unlink(missing_ok=True)
@@ -230,20 +225,26 @@ def main(argv: list[str] | None = None) -> int:
             data, args.products, args.years, args.seed, args.end_date, log=args.work / "datagen.log"
         )
         print(f"generated in {gen.wall_s:.1f} s")
+    return data / "raw"
 
+
+def build_panels(
+    args: argparse.Namespace, paths: bench.DbtPaths, raw: Path, L: int
+) -> tuple[nested.Snapshot, list[nested.Snapshot], pd.DataFrame]:
+    """(the panel at T, the panel at every review month, the ordering rules at T), cached in ``<work>/panels``."""
     t0 = time.perf_counter()
     load: list[float] = []
     panels = args.work / "panels"
-    latest = bench_accuracy.build_snapshot(paths, data / "raw", None, False, load, panels, args.reuse)
+    latest = bench_accuracy.build_snapshot(paths, raw, None, False, load, panels, args.reuse)
     rules_file = panels / "latest.rules.parquet"
     if not args.reuse:
-        bench.run_dbt(paths, data / "raw", "run", "--select", "+int_ordering_rules")
+        bench.run_dbt(paths, raw, "run", "--select", "+int_ordering_rules")
         bench.read_frames(paths.database, {"rules": RULES_SQL})["rules"].to_parquet(rules_file, index=False)
     rules = pd.read_parquet(rules_file)
     T = latest.as_of
     reviews = [add_months(T, -(L + k)) for k in range(args.review_months)][::-1]
     snaps = [
-        bench_accuracy.build_snapshot(paths, data / "raw", a, False, load, panels, args.reuse)
+        bench_accuracy.build_snapshot(paths, raw, a, False, load, panels, args.reuse)
         if args.panel_mode == "replay"
         else nested.truncated_snapshot(latest, a)
         for a in reviews
@@ -255,72 +256,92 @@ def main(argv: list[str] | None = None) -> int:
         f"T = {T:%Y-%m}; orders placed after {reviews[0]:%Y-%m} .. {reviews[-1]:%Y-%m}; evaluated months "
         f"{add_months(reviews[0], L):%Y-%m} .. {T:%Y-%m}"
     )
+    return latest, snaps, rules
 
+
+def forecast_reviews(
+    snaps: list[nested.Snapshot], config, cache: Path, reuse: bool
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(backtest, final forecasts) at every review month (:func:`forecasts_at`)."""
     t0 = time.perf_counter()
     runs, seconds = [], 0.0
     for snap in snaps:
-        backtest, forecasts, s = forecasts_at(snap, config, args.work / "runs", args.reuse)
+        backtest, forecasts, s = forecasts_at(snap, config, cache, reuse)
         runs.append((backtest, forecasts))
         seconds += s
     print(f"forecasts: {len(runs)} runs, run_forecasting {seconds:.1f} s (wall {time.perf_counter() - t0:.1f} s)")
+    return runs
 
+
+def simulate_sweep(
+    latest: nested.Snapshot,
+    rules: pd.DataFrame,
+    snaps: list[nested.Snapshot],
+    runs: list[tuple[pd.DataFrame, pd.DataFrame]],
+    settings: PurchasingSettings,
+    sweep: list[float],
+) -> dict[float, pd.DataFrame]:
+    """Service level -> the summary per policy, group and demand class of both policies' plans replayed."""
     demand = latest.panel[["product_id", "month", "demand"]]
     products = latest.profiles[["product_id", "product_group", "demand_class"]].merge(
         rules[["product_id", "unit_cost", "holding_cost_rate"]], on="product_id", how="left"
     )
     products = products.rename(columns={"unit_cost": "unit_value"})
     rule_terms = rules[["product_id", "pack_size", "min_order_qty"]]
-
-    sweep = sorted({*SWEEP, args.service_level})
     summaries = {}
     for level in sweep:
-        sim = simulate(plans_for(snaps, runs, settings, level), demand, rule_terms, L)
+        sim = simulate(plans_for(snaps, runs, settings, level), demand, rule_terms, settings.lead_time_months)
         summaries[level] = summarise(sim, products)
-    at_target = by_class(summaries[args.service_level])
-    classes = sorted(c for c in at_target.index.get_level_values("demand_class").unique() if c != "all") + ["all"]
+    return summaries
 
-    bench.section(f"Both policies at the target service level {args.service_level:.1%} (per demand class, all groups)")
-    print_policy_table(at_target, classes)
 
-    bench.section("Selected forecast against the WMA baseline")
+# --------------------------------------------------------------------------- the acceptance comparison
+
+
+def compare_class(
+    cls: str, at_target: pd.DataFrame, summaries: dict[float, pd.DataFrame], sweep: list[float], target: float
+) -> tuple[list[object], bool]:
+    """(table row, acceptance met) of the selected forecast against the baseline for one demand class."""
+    sel, base = at_target.loc[("selected", cls)], at_target.loc[("baseline", cls)]
+    curve = {
+        p: pd.DataFrame([by_class(summaries[lv]).loc[(p, cls), ["fill_rate", "avg_inventory_value"]] for lv in sweep])
+        for p in ("selected", "baseline")
+    }
+    need_sel = inventory_at_fill_rate(curve["selected"], target)
+    need_base = inventory_at_fill_rate(curve["baseline"], target)
+    less_at_fill = 1 - need_sel / need_base if need_base > 0 else float("nan")
+    less_at_level = 1 - sel["avg_inventory_value"] / base["avg_inventory_value"]
+    by_fill = bool(less_at_fill >= TARGET_REDUCTION)
+    by_level = bool(sel["fill_rate"] >= target and less_at_level >= TARGET_REDUCTION)
+    by_stockouts = bool(
+        sel["avg_inventory_value"] <= base["avg_inventory_value"] and sel["stockout_months"] < base["stockout_months"]
+    )
+    row = [
+        cls,
+        need_base,
+        need_sel,
+        100 * less_at_fill,
+        100 * sel["fill_rate"],
+        100 * base["fill_rate"],
+        100 * less_at_level,
+        int(sel["stockout_months"]) - int(base["stockout_months"]),
+        by_fill if less_at_fill == less_at_fill else "n/a (not bracketed)",
+        by_level,
+        by_stockouts,
+    ]
+    return row, by_fill or by_level or by_stockouts
+
+
+def print_comparison(
+    at_target: pd.DataFrame, summaries: dict[float, pd.DataFrame], sweep: list[float], classes: list[str], target: float
+) -> dict[str, bool]:
+    """The acceptance table, selected forecast against the baseline per demand class; class -> acceptance met."""
     rows, verdicts = [], {}
-    target = args.service_level
     for cls in classes:
         if ("selected", cls) not in at_target.index or ("baseline", cls) not in at_target.index:
             continue
-        sel, base = at_target.loc[("selected", cls)], at_target.loc[("baseline", cls)]
-        curve = {
-            p: pd.DataFrame(
-                [by_class(summaries[lv]).loc[(p, cls), ["fill_rate", "avg_inventory_value"]] for lv in sweep]
-            )
-            for p in ("selected", "baseline")
-        }
-        need_sel = inventory_at_fill_rate(curve["selected"], target)
-        need_base = inventory_at_fill_rate(curve["baseline"], target)
-        less_at_fill = 1 - need_sel / need_base if need_base > 0 else float("nan")
-        less_at_level = 1 - sel["avg_inventory_value"] / base["avg_inventory_value"]
-        by_fill = bool(less_at_fill >= TARGET_REDUCTION)
-        by_level = bool(sel["fill_rate"] >= target and less_at_level >= TARGET_REDUCTION)
-        by_stockouts = bool(
-            sel["avg_inventory_value"] <= base["avg_inventory_value"]
-            and sel["stockout_months"] < base["stockout_months"]
-        )
-        verdicts[cls] = by_fill or by_level or by_stockouts
-        rows.append(
-            [
-                cls,
-                need_base,
-                need_sel,
-                100 * less_at_fill,
-                100 * sel["fill_rate"],
-                100 * base["fill_rate"],
-                100 * less_at_level,
-                int(sel["stockout_months"]) - int(base["stockout_months"]),
-                by_fill if less_at_fill == less_at_fill else "n/a (not bracketed)",
-                by_level,
-                by_stockouts,
-            ]
-        )
+        row, verdicts[cls] = compare_class(cls, at_target, summaries, sweep, target)
+        rows.append(row)
     print(
         bench.markdown_table(
             [
@@ -346,11 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         "(interpolated on the service-level sweep) or (b) at the same target service level, or (c) holds no "
         "more stock with fewer stock-out months"
     )
+    return verdicts
 
-    bench.section("Forecast error over the protection period (sum of the L monthly P50s against the sum of demand)")
-    print_lead_time_accuracy(snaps, runs, latest, settings)
 
-    bench.section("Service-level sweep (all products): fill rate % and average inventory value")
+def print_sweep(summaries: dict[float, pd.DataFrame], sweep: list[float]) -> None:
+    """Fill rate, average inventory value and stock-out months of both policies at every swept service level."""
     rows = []
     for level in sweep:
         f = by_class(summaries[level])
@@ -380,6 +401,32 @@ def main(argv: list[str] | None = None) -> int:
             digits=1,
         )
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = PurchasingSettings(default_service_level=args.service_level)
+    L = settings.lead_time_months
+    config = bench.project_forecast_config(args.n_jobs)
+    paths = bench.DbtPaths(args.work / "dbt")
+    raw = prepare_data(args, paths, L)
+    latest, snaps, rules = build_panels(args, paths, raw, L)
+    runs = forecast_reviews(snaps, config, args.work / "runs", args.reuse)
+
+    sweep = sorted({*SWEEP, args.service_level})
+    summaries = simulate_sweep(latest, rules, snaps, runs, settings, sweep)
+    at_target = by_class(summaries[args.service_level])
+    classes = sorted(c for c in at_target.index.get_level_values("demand_class").unique() if c != "all") + ["all"]
+
+    bench.section(f"Both policies at the target service level {args.service_level:.1%} (per demand class, all groups)")
+    print_policy_table(at_target, classes)
+    bench.section("Selected forecast against the WMA baseline")
+    verdicts = print_comparison(at_target, summaries, sweep, classes, args.service_level)
+    bench.section("Forecast error over the protection period (sum of the L monthly P50s against the sum of demand)")
+    print_lead_time_accuracy(snaps, runs, latest, settings)
+    bench.section("Service-level sweep (all products): fill rate % and average inventory value")
+    print_sweep(summaries, sweep)
+
     out = args.work / "inventory_simulation.csv"
     pd.concat([s.assign(service_level=lv) for lv, s in summaries.items()]).to_csv(out, index=False)
     print(f"\nall segments and service levels: {out}")

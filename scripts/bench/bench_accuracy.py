@@ -59,10 +59,7 @@ BATCH_SQL = "select * from intermediate.int_batch_parameters"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--products", type=int, default=200)
-    ap.add_argument("--years", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=42, help="generator seed")
-    ap.add_argument("--end-date", default="2026-10-31", help="last day of generated sales")
+    bench.add_dataset_args(ap, products=200, years=4)
     ap.add_argument("--as-of-months", type=int, default=6, help="successive as-of months to pool")
     ap.add_argument(
         "--panel-mode",
@@ -90,8 +87,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(for trying forecasting settings; the data and dbt project must not have changed)",
     )
     args = ap.parse_args(argv)
-    if args.work is None:
-        args.work = Path(f"/tmp/bench/accuracy-{args.products}x{args.years}-s{args.seed}")
+    args.work = bench.default_work(args, "accuracy")
     return args
 
 

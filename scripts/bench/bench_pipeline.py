@@ -47,10 +47,7 @@ TARGET_MEMORY_MB = 8 * 1024
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--products", type=int, default=30_000)
-    ap.add_argument("--years", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--end-date", default="2026-10-31", help="last day of generated sales")
+    bench.add_dataset_args(ap, products=30_000, years=5)
     ap.add_argument("--workers", type=int, default=0, help="generator processes (0 = auto)")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default /tmp/bench/pipeline-<size>)")
     ap.add_argument("--reuse-data", action="store_true", help="keep the generated data of an earlier run")
@@ -66,8 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="DuckDB memory_limit for the build (env DEMAND_DUCKDB_MEMORY; profile default 8GB)",
     )
     args = ap.parse_args(argv)
-    if args.work is None:
-        args.work = Path(f"/tmp/bench/pipeline-{args.products}x{args.years}-s{args.seed}")
+    args.work = bench.default_work(args, "pipeline")
     return args
 
 
