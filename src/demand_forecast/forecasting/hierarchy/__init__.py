@@ -2,7 +2,7 @@
 
 Purchasing reads product groups. The product forecasts of a run summed to a group are one group
 forecast; the project's models run on the group totals themselves are another; they disagree. This
-module forecasts every level and makes the levels agree (*coherent*: every aggregate equals the sum
+package forecasts every level and makes the levels agree (*coherent*: every aggregate equals the sum
 of its products), choosing how by the rolling-origin backtest the run already made.
 
 Two modules: :mod:`.algebra` (the hierarchy, the error covariance, the reconciliation methods) and
