@@ -5,21 +5,19 @@ Incremental, delete+insert by as_of_month: re-running a month replaces that mont
 the forecasts of earlier months are never changed.
 """
 
-from demand_forecast.dbt_bridge import invocation_id, load_inputs, mark_selected, shared_run, typed
+from demand_forecast.dbt_bridge import forecast_run, invocation_id, mark_selected, typed
 from demand_forecast.forecasting import schemas
 
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="delete+insert", unique_key=["as_of_month"])
     dbt.ref("int_forecast_selection")
-    settings = dbt.config.get("forecast_settings")
-    panel, profiles, as_of_month, config = load_inputs(
+    run = forecast_run(
         dbt.ref("int_monthly_demand"),
         dbt.ref("int_series_profiles"),
         dbt.ref("int_batch_parameters"),
-        settings,
+        dbt.config.get("forecast_settings"),
     )
-    result = shared_run(panel, profiles, as_of_month, config)
-    forecasts = mark_selected(result.forecasts, result.selection, settings.get("selected_forecast") or "ensemble")
+    forecasts = mark_selected(run.result.forecasts, run.result.selection, run.selected_forecast)
     forecasts["run_id"] = invocation_id()
     return typed(forecasts, schemas.FORECASTS)

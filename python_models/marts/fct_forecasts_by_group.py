@@ -6,7 +6,7 @@ Incremental, delete+insert by as_of_month like fct_forecasts: re-running a month
 month's rows only, the rows of earlier months are never changed.
 """
 
-from demand_forecast.dbt_bridge import invocation_id, load_inputs, shared_run, typed
+from demand_forecast.dbt_bridge import forecast_run, invocation_id, typed
 from demand_forecast.forecasting import schemas
 from demand_forecast.forecasting.hierarchy import forecast_hierarchy
 
@@ -14,15 +14,15 @@ from demand_forecast.forecasting.hierarchy import forecast_hierarchy
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="delete+insert", unique_key=["as_of_month"])
     dbt.ref("fct_forecasts")
-    settings = dbt.config.get("forecast_settings")
-    panel, profiles, as_of_month, config = load_inputs(
+    run = forecast_run(
         dbt.ref("int_monthly_demand"),
         dbt.ref("int_series_profiles"),
         dbt.ref("int_batch_parameters"),
-        settings,
+        dbt.config.get("forecast_settings"),
     )
-    result = shared_run(panel, profiles, as_of_month, config)
-    selected = settings.get("selected_forecast") or "ensemble"
-    forecasts = forecast_hierarchy(panel, profiles, as_of_month, config, result, selected).forecasts
+    hierarchy = forecast_hierarchy(
+        run.panel, run.profiles, run.as_of_month, run.config, run.result, run.selected_forecast
+    )
+    forecasts = hierarchy.forecasts
     forecasts["run_id"] = invocation_id()
     return typed(forecasts, schemas.FORECASTS_BY_GROUP)

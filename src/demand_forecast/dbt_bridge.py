@@ -152,6 +152,31 @@ def load_inputs(
     return panel_frame, profiles_frame, as_of_month, forecast_config(settings)
 
 
+@dataclasses.dataclass(frozen=True)
+class ForecastRun:
+    """A mart model's inputs and the shared forecasting run: what :func:`forecast_run` returns."""
+
+    panel: pd.DataFrame
+    profiles: pd.DataFrame
+    as_of_month: pd.Timestamp
+    config: ForecastConfig
+    result: ForecastResult
+    selected_forecast: str
+
+
+def forecast_run(panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None) -> ForecastRun:
+    """The inputs of a forecast mart (see :func:`load_inputs`), the run shared by the models of one
+    dbt invocation (:func:`shared_run`) and var ``selected_forecast`` (``ensemble`` when not set).
+
+    The mart still writes its ``dbt.ref`` and ``dbt.config.get`` calls itself: dbt only sees the
+    ones written in the model file.
+    """
+    panel_frame, profiles_frame, as_of_month, config = load_inputs(panel, profiles, parameters, settings)
+    result = shared_run(panel_frame, profiles_frame, as_of_month, config)
+    selected = (settings or {}).get("selected_forecast") or "ensemble"
+    return ForecastRun(panel_frame, profiles_frame, as_of_month, config, result, selected)
+
+
 SELECTABLE = ("ensemble", "champion")
 
 

@@ -119,6 +119,32 @@ def test_shared_run_is_computed_once_per_input(monkeypatch: pytest.MonkeyPatch) 
     assert run_key(panel, profiles, as_of, config) != run_key(swapped, profiles, as_of, config)
 
 
+class _Ref:
+    """What ``dbt.ref`` gives a dbt-duckdb Python model: a relation whose ``df()`` is the table."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def df(self) -> pd.DataFrame:
+        return self.frame
+
+
+def test_forecast_run_reads_the_refs_and_shares_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    panel, profiles, as_of = mixed_panel(n_products=6, n_months=30, seed=2)
+    calls = []
+    monkeypatch.setattr(dbt_bridge, "run_forecasting", lambda *args: calls.append(args) or object())
+    monkeypatch.setattr(dbt_bridge, "_RESULTS", {})
+    parameters = _Ref(pd.DataFrame({"as_of_month": [as_of]}))
+    first = dbt_bridge.forecast_run(_Ref(panel), _Ref(profiles), parameters, {"n_jobs": "1", "horizon": "2"})
+    assert first.panel is panel and first.profiles is profiles
+    assert first.as_of_month == pd.Timestamp(as_of) and first.config.horizon == 2
+    assert first.selected_forecast == "ensemble"  # the default when the var is not set
+    again = dbt_bridge.forecast_run(
+        _Ref(panel), _Ref(profiles), parameters, {"n_jobs": "1", "horizon": "2", "selected_forecast": "champion"}
+    )
+    assert again.selected_forecast == "champion" and again.result is first.result and len(calls) == 1
+
+
 def test_typed_gives_a_stable_schema() -> None:
     frame = pd.DataFrame({"a": ["x", None], "b": ["2026-01-01", "2026-02-01"], "c": [1, 2]})
     out = typed(frame, {"a": "str", "b": "date", "c": "float", "d": "int"})

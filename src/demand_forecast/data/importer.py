@@ -98,28 +98,28 @@ def _price_text(values: np.ndarray) -> list[str]:
     return out
 
 
-def validate(
-    path: Path,
-    id_col: str = "product_id",
-    date_col: str = "date",
-    qty_col: str = "quantity",
-    group_col: str | None = None,
-    category_col: str | None = None,
-    price_col: str | None = None,
-    frequency: str = "auto",
-    date_format: str | None = None,
-    round_quantities: bool = False,
-    default_price: float = 1.0,
-) -> dict:
-    """Read and check the whole input; return the tables to write. Raises ImportValidationError."""
-    path = Path(path)
+def _read_input(path: Path, frequency: str) -> pd.DataFrame:
+    """The input file as a frame with text column names, after checking that it exists and the frequency."""
     if not path.is_file():
         raise ImportValidationError(f"{path.name}: file not found: {path}")
     if frequency not in ("auto", "daily", "monthly"):
         raise ImportValidationError(f"{path.name}: --frequency must be auto, daily or monthly, got {frequency!r}")
     df = read_table_file(path)
-    columns = [str(c) for c in df.columns]
-    df.columns = columns
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+def _resolve_columns(
+    path: Path,
+    columns: list[str],
+    required: tuple[tuple[str, str], ...],
+    optional_given: tuple[tuple[str, str | None, str, str], ...],
+) -> dict[str, str]:
+    """Check that the required and the given optional columns exist; return the optional ones in use.
+
+    ``required``: (column, flag); ``optional_given``: (key, column given or None, contract name, flag).
+    An optional column not given is used when the file has a column with its contract name.
+    """
 
     def need(col: str, flag: str) -> None:
         if col not in columns:
@@ -128,31 +128,30 @@ def validate(
                 f"columns present: {', '.join(columns) if columns else '(none)'}. File: {path}"
             )
 
-    need(id_col, "--id-col")
-    need(date_col, "--date-col")
-    need(qty_col, "--qty-col")
+    for col, flag in required:
+        need(col, flag)
+    required_names = [col for col, _ in required]
     optional = {}
-    for key, given, contract_name, flag in (
-        ("group", group_col, "product_group", "--group-col"),
-        ("category", category_col, "category", "--category-col"),
-        ("price", price_col, "unit_price", "--price-col"),
-    ):
+    for key, given, contract_name, flag in optional_given:
         if given is not None:
             need(given, flag)
             optional[key] = given
-        elif contract_name in columns and contract_name not in (id_col, date_col, qty_col):
+        elif contract_name in columns and contract_name not in required_names:
             optional[key] = contract_name
-    n = len(df)
-    if n == 0:
-        raise ImportValidationError(f"{path.name}: row 1: the file has a header but no data rows. File: {path}")
+    return optional
 
+
+def _check_ids(path: Path, df: pd.DataFrame, id_col: str) -> pd.Series:
+    """The series ids as text; an empty one is an error."""
     ids = as_text(df[id_col])
     empty = np.flatnonzero((ids == "").to_numpy())
     if len(empty):
         raise problem(path, empty + 1, id_col, "--id-col", "empty series id", [df[id_col].iloc[empty[0]]])
+    return ids
 
-    dates = parse_dates(path, df[date_col], date_col, date_format)
 
+def _check_quantities(path: Path, df: pd.DataFrame, qty_col: str, round_quantities: bool) -> np.ndarray:
+    """Whole-number quantities as int64 (rounded half up with ``round_quantities``), below 2**53."""
     qty = parse_numbers(path, df[qty_col], qty_col, "--qty-col", "quantity")
     if round_quantities:
         qty = np.floor(qty + 0.5)
@@ -170,55 +169,62 @@ def validate(
     if np.abs(qty).max() >= 2**53:
         big = np.flatnonzero(np.abs(qty) >= 2**53)
         raise problem(path, big + 1, qty_col, "--qty-col", "quantity too large", [df[qty_col].iloc[big[0]]])
-    qty = qty.astype(np.int64)
+    return qty.astype(np.int64)
 
-    if "price" in optional:
-        col = optional["price"]
-        price = parse_numbers(path, df[col], col, "--price-col", "unit price")
+
+def _check_prices(path: Path, df: pd.DataFrame, price_col: str | None, default_price: float) -> np.ndarray:
+    """Unit prices from ``price_col`` (never negative), or ``default_price`` on every row."""
+    if price_col is not None:
+        price = parse_numbers(path, df[price_col], price_col, "--price-col", "unit price")
         neg = np.flatnonzero(price < 0)
         if len(neg):
-            raise problem(path, neg + 1, col, "--price-col", "unit price is negative", [df[col].iloc[neg[0]]])
-    else:
-        if not (default_price >= 0 and np.isfinite(default_price)):
-            raise ImportValidationError(f"--default-price must be a non-negative number, got {default_price}")
-        price = np.full(n, float(default_price))
+            raise problem(
+                path, neg + 1, price_col, "--price-col", "unit price is negative", [df[price_col].iloc[neg[0]]]
+            )
+        return price
+    if not (default_price >= 0 and np.isfinite(default_price)):
+        raise ImportValidationError(f"--default-price must be a non-negative number, got {default_price}")
+    return np.full(len(df), float(default_price))
 
+
+def _apply_frequency(dates: pd.Series, frequency: str) -> tuple[str, pd.Series]:
+    """The frequency (``auto`` resolved) and the dates, mapped to the first of the month when monthly."""
     first_of_month = (dates.dt.day == 1).all()
     if frequency == "auto":
         frequency = "monthly" if first_of_month else "daily"
     if frequency == "monthly":
         dates = dates.dt.to_period("M").dt.to_timestamp().astype("datetime64[us]")
+    return frequency, dates
 
+
+def _check_unique_keys(path: Path, ids: pd.Series, dates: pd.Series, id_col: str, date_col: str, unit: str) -> None:
+    """No two rows with the same series id and date (``unit``: date or month)."""
     key = pd.DataFrame({"id": ids.to_numpy(), "date": dates.to_numpy()})
     dup = key.duplicated(keep=False).to_numpy()
-    if dup.any():
-        first_row = int(np.flatnonzero(dup)[0])
-        same = np.flatnonzero(
-            dup
-            & (key["id"].to_numpy() == key["id"].iloc[first_row])
-            & (key["date"].to_numpy() == key["date"].iloc[first_row])
-        )
-        n_dup_rows = int(key.duplicated(keep="first").sum())
-        unit = "month" if frequency == "monthly" else "date"
-        raise ImportValidationError(
-            f"{path.name}: row {same[1] + 1}, columns '{id_col}' + '{date_col}' (--id-col/--date-col): "
-            f"duplicate key: series {key['id'].iloc[first_row]!r} has {unit} "
-            f"{key['date'].iloc[first_row].date().isoformat()} already in row {same[0] + 1}"
-            f"{f' ({n_dup_rows - 1} more duplicate row(s))' if n_dup_rows > 1 else ''}. "
-            f"Rows are counted from 1 = first data row after the header. File: {path}"
-        )
+    if not dup.any():
+        return
+    first_row = int(np.flatnonzero(dup)[0])
+    same = np.flatnonzero(
+        dup
+        & (key["id"].to_numpy() == key["id"].iloc[first_row])
+        & (key["date"].to_numpy() == key["date"].iloc[first_row])
+    )
+    n_dup_rows = int(key.duplicated(keep="first").sum())
+    raise ImportValidationError(
+        f"{path.name}: row {same[1] + 1}, columns '{id_col}' + '{date_col}' (--id-col/--date-col): "
+        f"duplicate key: series {key['id'].iloc[first_row]!r} has {unit} "
+        f"{key['date'].iloc[first_row].date().isoformat()} already in row {same[0] + 1}"
+        f"{f' ({n_dup_rows - 1} more duplicate row(s))' if n_dup_rows > 1 else ''}. "
+        f"Rows are counted from 1 = first data row after the header. File: {path}"
+    )
 
-    groups = _labels(df[optional["group"]] if "group" in optional else None, n, "all")
-    cats = _labels(df[optional["category"]] if "category" in optional else None, n, "all")
 
-    # build the tables (nothing written yet)
-    date_us = dates.to_numpy().astype("datetime64[us]")
-    if frequency == "monthly":
-        loaded = (dates.dt.to_period("M") + 1).dt.to_timestamp().to_numpy().astype("datetime64[us]")
-    else:
-        loaded = date_us + np.timedelta64(1, "D")
-    keep = np.flatnonzero(qty != 0)  # zero rows carry no line; the pipeline zero-fills
-    sales = pa.table(
+def _sales_table(
+    ids: pd.Series, date_us: np.ndarray, qty: np.ndarray, price: np.ndarray, loaded: np.ndarray
+) -> pa.Table:
+    """One sales line per row with a non-zero quantity (the pipeline zero-fills the rest)."""
+    keep = np.flatnonzero(qty != 0)
+    return pa.table(
         {
             "line_id": pa.array([f"R{i + 1}" for i in keep], pa.string()),
             "sale_date": pa.array(pd.Series(date_us[keep]).dt.strftime("%Y-%m-%d").tolist(), pa.string()),
@@ -230,6 +236,21 @@ def validate(
         schema=SALES_SCHEMA,
     )
 
+
+def _products_table(
+    df: pd.DataFrame,
+    optional: dict[str, str],
+    ids: pd.Series,
+    date_us: np.ndarray,
+    price: np.ndarray,
+    loaded: np.ndarray,
+    frequency: str,
+) -> pa.Table:
+    """One product per series: launched at its first date, the group and category of its latest row,
+    the median price as list price."""
+    n = len(df)
+    groups = _labels(df[optional["group"]] if "group" in optional else None, n, "all")
+    cats = _labels(df[optional["category"]] if "category" in optional else None, n, "all")
     frame = pd.DataFrame(
         {"id": ids.to_numpy(), "date": date_us, "group": groups, "cat": cats, "price": price, "row": np.arange(n)}
     )
@@ -237,7 +258,7 @@ def validate(
     agg = frame.groupby("id", sort=True).agg(launch=("date", "min"), list_price=("price", "median"))
     agg = agg.join(latest[["group", "cat"]])
     max_loaded = loaded.max()
-    products = pa.table(
+    return pa.table(
         {
             "product_id": pa.array(agg.index.tolist(), pa.string()),
             "product_name": pa.array(agg.index.tolist(), pa.string()),
@@ -251,8 +272,52 @@ def validate(
         },
         schema=products_schema(sales_grain=True),
     )
-    snapshots = SNAPSHOT_SCHEMA.empty_table()
 
+
+def validate(
+    path: Path,
+    id_col: str = "product_id",
+    date_col: str = "date",
+    qty_col: str = "quantity",
+    group_col: str | None = None,
+    category_col: str | None = None,
+    price_col: str | None = None,
+    frequency: str = "auto",
+    date_format: str | None = None,
+    round_quantities: bool = False,
+    default_price: float = 1.0,
+) -> dict:
+    """Read and check the whole input; return the tables to write. Raises ImportValidationError."""
+    path = Path(path)
+    df = _read_input(path, frequency)
+    optional = _resolve_columns(
+        path,
+        list(df.columns),
+        ((id_col, "--id-col"), (date_col, "--date-col"), (qty_col, "--qty-col")),
+        (
+            ("group", group_col, "product_group", "--group-col"),
+            ("category", category_col, "category", "--category-col"),
+            ("price", price_col, "unit_price", "--price-col"),
+        ),
+    )
+    n = len(df)
+    if n == 0:
+        raise ImportValidationError(f"{path.name}: row 1: the file has a header but no data rows. File: {path}")
+    ids = _check_ids(path, df, id_col)
+    dates = parse_dates(path, df[date_col], date_col, date_format)
+    qty = _check_quantities(path, df, qty_col, round_quantities)
+    price = _check_prices(path, df, optional.get("price"), default_price)
+    frequency, dates = _apply_frequency(dates, frequency)
+    _check_unique_keys(path, ids, dates, id_col, date_col, "month" if frequency == "monthly" else "date")
+
+    # build the tables (nothing written yet)
+    date_us = dates.to_numpy().astype("datetime64[us]")
+    if frequency == "monthly":
+        loaded = (dates.dt.to_period("M") + 1).dt.to_timestamp().to_numpy().astype("datetime64[us]")
+    else:
+        loaded = date_us + np.timedelta64(1, "D")
+    sales = _sales_table(ids, date_us, qty, price, loaded)
+    products = _products_table(df, optional, ids, date_us, price, loaded, frequency)
     summary = {
         "input": str(path.resolve()),
         "columns": {
@@ -265,16 +330,21 @@ def validate(
         },
         "frequency": frequency,
         "rows": n,
-        "sales_lines": len(keep),
-        "zero_rows_skipped": int(n - len(keep)),
-        "series": len(agg),
+        "sales_lines": sales.num_rows,
+        "zero_rows_skipped": int(n - sales.num_rows),
+        "series": products.num_rows,
         "first_date": pd.Timestamp(date_us.min()).date().isoformat(),
         "last_date": pd.Timestamp(date_us.max()).date().isoformat(),
         "quantities_rounded": bool(round_quantities),
         "default_price": None if "price" in optional else float(default_price),
         "stock_snapshots": "none (empty part): no stock-out cleaning, every day counts as in stock",
     }
-    return {"sales_lines": sales, "products": products, "stock_snapshots": snapshots, "summary": summary}
+    return {
+        "sales_lines": sales,
+        "products": products,
+        "stock_snapshots": SNAPSHOT_SCHEMA.empty_table(),
+        "summary": summary,
+    }
 
 
 def _write_table(table: pa.Table, path_no_ext: Path, fmt: str) -> None:
@@ -404,27 +474,30 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     )
 
 
+#: the keyword arguments of :func:`import_file` (and through it of :func:`validate`), each read from the
+#: CLI argument of the same name
+_CLI_OPTIONS = (
+    "fmt",
+    "keep_truth",
+    "stock",
+    "purchase_orders",
+    "ordering_rules",
+    "id_col",
+    "date_col",
+    "qty_col",
+    "group_col",
+    "category_col",
+    "price_col",
+    "frequency",
+    "date_format",
+    "round_quantities",
+    "default_price",
+)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        summary = import_file(
-            args.input,
-            args.out,
-            fmt=args.fmt,
-            keep_truth=args.keep_truth,
-            stock=args.stock,
-            purchase_orders=args.purchase_orders,
-            ordering_rules=args.ordering_rules,
-            id_col=args.id_col,
-            date_col=args.date_col,
-            qty_col=args.qty_col,
-            group_col=args.group_col,
-            category_col=args.category_col,
-            price_col=args.price_col,
-            frequency=args.frequency,
-            date_format=args.date_format,
-            round_quantities=args.round_quantities,
-            default_price=args.default_price,
-        )
+        summary = import_file(args.input, args.out, **{name: getattr(args, name) for name in _CLI_OPTIONS})
     except ImportValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

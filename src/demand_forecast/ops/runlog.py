@@ -34,8 +34,9 @@
   without a traceback, inside a step or outside one.
 
 The parts live beside this module, one job each: :mod:`.output` (log file and console),
-:mod:`.steps` (running a subprocess or a callable, explaining a failed exit), :mod:`.metrics`
-(step records, the summary, the DuckDB table) and :mod:`.alerts` (the one notification).
+:mod:`.steps` (running a subprocess or a callable, explaining a failed exit), :mod:`.step_outcome`
+(a step's command checked and run, every way it fails turned into one failure; :class:`BatchStop`),
+:mod:`.metrics` (step records, the summary, the DuckDB table) and :mod:`.alerts` (the one notification).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +59,7 @@ from .dbt_results import DbtRunSummary, load_run_results
 from .metrics import METRIC_FIELDS, MetricsLog, end_line, render_summary, step_record, write_metrics_to_duckdb
 from .notify import DeliveryResult, Message, Notifier
 from .output import RunOutput, safe_console_write
-from .steps import StepFailure, describe_exit, run_callable, run_subprocess
+from .step_outcome import BatchStop, Command, command_argv, describe_callable, execute_step, resolve_rows
 
 __all__ = [
     "BatchRun",
@@ -96,10 +97,6 @@ class BatchFailed(RuntimeError):
         self.log_path = log_path
 
 
-class BatchStop(Exception):
-    """A checked condition that stops the batch; the message says what is wrong and what to do."""
-
-
 @dataclass
 class StepResult:
     """What :meth:`BatchRun.step` returns for a successful (or skipped) step."""
@@ -125,26 +122,6 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _describe_callable(func: Callable[[], Any]) -> str:
-    """``module.function`` of a step's callable (through functools.partial); ``<lambda>`` left out."""
-    target = getattr(func, "func", func)
-    name = getattr(target, "__qualname__", None) or repr(target)
-    return name.replace(".<locals>", "").replace(".<lambda>", "")
-
-
-def _resolve_rows(rows: Any, value: Any) -> int | None:
-    if callable(rows):
-        rows = rows()
-    if rows is None:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            rows = value
-        elif isinstance(value, Mapping) and "rows" in value:
-            rows = value["rows"]
-    return None if rows is None else int(rows)
 
 
 class BatchRun:
@@ -352,7 +329,7 @@ class BatchRun:
     def step(
         self,
         name: str,
-        cmd: Sequence[str | os.PathLike[str]] | str | Callable[[], Any],
+        cmd: Command,
         *,
         env: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
@@ -391,31 +368,32 @@ class BatchRun:
             return StepResult(name, "skipped", None, None, metrics=self._metrics.records[-1])
 
         is_callable = callable(cmd)
-        if is_callable and (env is not None or extra_env is not None):
-            raise ValueError("env/extra_env only apply to subprocess steps")
-        argv: list[str] = []
-        if not is_callable:
-            argv = shlex.split(cmd) if isinstance(cmd, str) else [os.fspath(a) for a in cmd]  # type: ignore[union-attr]
-            if not argv:
-                raise ValueError(f"step {name!r}: empty command")
+        argv = command_argv(name, cmd, env, extra_env)
 
         started_at = _utcnow()
         t0 = time.monotonic()
         if is_callable:
-            self._output.event(f"START step {index} {name}: python {_describe_callable(cmd)}")
+            self._output.event(f"START step {index} {name}: python {describe_callable(cmd)}")
         else:
             self._output.event(f"START step {index} {name}: {shlex.join(argv)}{f' (cwd {cwd})' if cwd else ''}")
 
-        outcome = self._execute(
-            cmd, argv, env=env, extra_env=extra_env, cwd=cwd, timeout_s=timeout_s, dbt_project_dir=dbt_project_dir
+        value, peak_mb, exit_code, failure, interrupted = execute_step(
+            cmd,
+            argv,
+            self._output,
+            env=env,
+            extra_env=extra_env,
+            cwd=cwd,
+            timeout_s=timeout_s,
+            dbt_project_dir=dbt_project_dir,
+            run_dbt_project_dir=self.dbt_project_dir,
         )
-        value, peak_mb, exit_code, failure, interrupted = outcome
 
         duration = time.monotonic() - t0
         row_count: int | None = None
         if failure is None:
             try:
-                row_count = _resolve_rows(rows, value)
+                row_count = resolve_rows(rows, value)
             except Exception as exc:
                 self._output.event(f"WARNING step {name}: could not count rows: {type(exc).__name__}: {exc}")
 
@@ -444,61 +422,6 @@ class BatchRun:
         assert self.failure is not None
         raise self.failure
 
-    def _execute(
-        self,
-        cmd: Sequence[str | os.PathLike[str]] | str | Callable[[], Any],
-        argv: list[str],
-        *,
-        env: Mapping[str, str] | None,
-        extra_env: Mapping[str, str] | None,
-        cwd: str | os.PathLike[str] | None,
-        timeout_s: float | None,
-        dbt_project_dir: str | os.PathLike[str] | None,
-    ) -> tuple[Any, float | None, int | None, StepFailure | None, BaseException | None]:
-        """Run the step's command: (value, peak MB, exit code, failure or None, interruption or None)."""
-        wall0 = time.time()
-        peak_mb: float | None = None
-        try:
-            if not argv:
-                value, peak_mb = run_callable(cmd, self._output, cwd)  # type: ignore[arg-type]
-                return value, peak_mb, 0, None, None
-            exit_code, peak_mb, timed_out = run_subprocess(
-                argv, self._output, env=env, extra_env=extra_env, cwd=cwd, timeout_s=timeout_s
-            )
-            if timed_out:
-                raise StepFailure(
-                    f"timed out after {timeout_s:g} s (killed)",
-                    exit_code,
-                    ["raise timeout_s or look for a hang in the output above"],
-                )
-            if exit_code != 0:
-                raise describe_exit(
-                    argv,
-                    exit_code,
-                    output_tail=self._output.tail,
-                    cwd=cwd,
-                    dbt_project_dir=dbt_project_dir,
-                    run_dbt_project_dir=self.dbt_project_dir,
-                    started_wall=wall0,
-                )
-            return None, peak_mb, exit_code, None, None
-        except StepFailure as exc:
-            failure = exc
-        except BatchStop as exc:
-            failure = StepFailure(str(exc), 1, [])
-        except FileNotFoundError as exc:
-            failure = self._not_found(argv[0], exc) if argv else self._exception_failure(exc)
-        except PermissionError as exc:
-            if argv:
-                failure = StepFailure(f"cannot execute {argv[0]}: {exc.strerror}", 126, [])
-            else:
-                failure = self._exception_failure(exc)
-        except Exception as exc:
-            failure = self._exception_failure(exc)
-        except BaseException as exc:  # KeyboardInterrupt / SystemExit inside the step
-            return None, None, None, StepFailure(f"interrupted ({type(exc).__name__})", None, []), exc
-        return None, peak_mb, failure.exit_code, failure, None
-
     # ------------------------------------------------------------------ summary
     def render_summary(self) -> str:
         """The one-screen summary as text (see :meth:`print_summary`)."""
@@ -523,18 +446,6 @@ class BatchRun:
         return text
 
     # ------------------------------------------------------------------ failures
-    def _exception_failure(self, exc: BaseException) -> StepFailure:
-        self._output.lines(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return StepFailure(f"{type(exc).__name__}: {exc}", 1, ["the traceback is in the log above the FAILED line"])
-
-    @staticmethod
-    def _not_found(program: str, exc: OSError) -> StepFailure:
-        return StepFailure(
-            f"command not found: {program}",
-            127,
-            [f"{program!r} is not on PATH ({exc.strerror}); is the virtualenv activated and the tool installed?"],
-        )
-
     def _fail(
         self,
         *,
