@@ -25,6 +25,7 @@ anything differs.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -173,8 +174,8 @@ def package_outputs(tree: Path, inputs: Path, out: Path, log: Path) -> None:
     run_step(f"run_forecasting x {len(CONFIGS)} ({tree.name})", command, tree, revision_env(tree), log)
 
 
-def dbt_outputs(tree: Path, raw_dir: Path, months: list[str], work: Path, log: Path) -> Path:
-    """Build the project of ``tree`` for ``months`` into its own DuckDB file; returns the file."""
+def _dbt_setup(tree: Path, raw_dir: Path, work: Path) -> tuple[Path, dict[str, str], list[str]]:
+    """(warehouse file, environment, path options) of a dbt run of ``tree`` writing under ``work``."""
     work.mkdir(parents=True)
     (work / "exports").mkdir()
     database = work / "demand.duckdb"
@@ -189,7 +190,24 @@ def dbt_outputs(tree: Path, raw_dir: Path, months: list[str], work: Path, log: P
             "DEMAND_EXPORT_DIR": str(work / "exports"),
         },
     )
-    paths = ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    return database, env, ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+
+
+def last_complete_month(tree: Path, raw_dir: Path, work: Path, log: Path) -> dt.date:
+    """The last complete month of the data, as ``int_batch_parameters`` of ``tree`` derives it (the batch's rule)."""
+    import duckdb
+
+    database, env, paths = _dbt_setup(tree, raw_dir, work)
+    command = [str(BIN_DIR / "dbt"), "run", "--select", "+int_batch_parameters", *paths]
+    run_step(f"dbt run int_batch_parameters ({tree.name})", command, tree, env, log)
+    with duckdb.connect(str(database), read_only=True) as connection:
+        (month,) = connection.execute("select last_complete_month from intermediate.int_batch_parameters").fetchone()
+    return month
+
+
+def dbt_outputs(tree: Path, raw_dir: Path, months: list[str], work: Path, log: Path) -> Path:
+    """Build the project of ``tree`` for ``months`` into its own DuckDB file; returns the file."""
+    database, env, paths = _dbt_setup(tree, raw_dir, work)
     dbt = str(BIN_DIR / "dbt")
     run_step(f"dbt run elementary ({tree.name})", [dbt, "run", "--select", "elementary", *paths], tree, env, log)
     for month in months:
@@ -314,9 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         run_step("generate the default data", generate, REPO_DIR, revision_env(REPO_DIR), log)
         sys.path.insert(0, str(REPO_DIR / "src"))
         from demand_forecast.months import add_months
-        from demand_forecast.ops.batch import last_complete_month
 
-        last = last_complete_month(data / "raw")
+        last = last_complete_month(trees["head"], data / "raw", work / "plan", log)
         months = [add_months(last, -k).strftime("%Y-%m") for k in range(args.replay_months - 1, -1, -1)]
         tables = {}
         for side, tree in trees.items():
