@@ -1,11 +1,13 @@
--- One row per product: units on hand at the end of the as-of month, from the latest stock snapshot
--- dated in that month and loaded by the cut-off. Null when the product has no such snapshot (no stock
--- data at all, or a feed that stopped): the suggestion then says that on hand is unknown.
+-- One row per product: units on hand at the end of the as-of month, from the latest accepted stock
+-- snapshot dated in that month and loaded by the cut-off. A quarantined snapshot (a negative on-hand
+-- is a booking error, not an empty shelf) tells nothing about the stock, so it is never read as 0.
+-- Null when the product has no accepted snapshot in the month (no stock data, a feed that stopped,
+-- or every snapshot quarantined): the suggestion then says that on hand is unknown.
 with
 
 snapshots as (
 
-    select * from {{ ref('stg_raw__stock_snapshots') }}
+    select * from {{ ref('int_stock_snapshots_validated') }}
 
 ),
 
@@ -30,11 +32,10 @@ latest as (
     from snapshots
     cross join batch
     where
-        snapshots.product_id is not null
-        and snapshots.on_hand_qty is not null
-        and snapshots.snapshot_date between batch.as_of_month and batch.as_of_month_end
-        -- a snapshot without a load time counts as loaded on its day
-        and coalesce(snapshots.loaded_at, cast(snapshots.snapshot_date as timestamp)) <= batch.load_cutoff_ts
+        -- int_stock_snapshots_validated already keeps only snapshots taken by the as-of month end
+        -- and loaded by the cut-off
+        snapshots.reject_reason is null
+        and snapshots.snapshot_date >= batch.as_of_month
     qualify row_number() over (
         partition by snapshots.product_id
         order by snapshots.snapshot_date desc, snapshots.loaded_at desc nulls last, snapshots.on_hand_qty asc
@@ -48,9 +49,7 @@ final as (
         products.product_id,
         batch.as_of_month,
         latest.snapshot_date as on_hand_date,
-        -- a negative snapshot (back orders in some systems) is no stock to sell from; null stays null
-        -- (greatest() would turn an unknown stock into 0)
-        case when latest.on_hand_qty < 0 then 0 else latest.on_hand_qty end as on_hand_qty,
+        latest.on_hand_qty,
         date_diff('day', latest.snapshot_date, batch.as_of_month_end) as on_hand_age_days
     from products
     cross join batch

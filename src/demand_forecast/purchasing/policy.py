@@ -181,8 +181,9 @@ def suggest_orders(inputs: pd.DataFrame, as_of_month, lead_time_months: int = 3)
             continue
         if blocked[i]:
             why = issue.iloc[i] or (
-                "no stock snapshot for the end of the as-of month, so on hand is unknown; "
-                "add stock_snapshots to the raw data, or subtract your stock by hand"
+                "no accepted stock snapshot in the as-of month (none was sent, or each one was quarantined, "
+                "e.g. a negative on-hand), so on hand is unknown; "
+                "send stock_snapshots for the month, or subtract your stock by hand"
             )
             text = f"No automatic suggestion: {why}."
             level = out["order_up_to"].iloc[i]
