@@ -1,8 +1,9 @@
 """The Spark executor (``forecast_executor: spark``): its settings, what crosses Spark, and real Spark.
 
-The settings and the column codec need no Spark.  The tests marked ``spark`` run PySpark in local
-mode (one JVM started per module, ``local[2,3]``: 2 cores, up to 3 attempts per task); ``make test``
-installs the optional ``spark`` extra for them.
+The settings and the column codec need no Spark.  The slow tests run real Spark: PySpark in local
+mode (one JVM per module, ``local[2,3]``: 2 cores, up to 3 attempts per task; Spark Connect is
+tested in test_spark_connect.py).  ``make test`` installs the optional ``spark`` extra for them;
+without it they fail, saying what to install.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def local_result(panel):
     return run_forecasting(frame, profiles, as_of, ForecastConfig(n_jobs=1))
 
 
-def _assert_same_run(got, expected) -> None:
+def assert_same_run(got, expected) -> None:
     for name in ("backtest", "metrics", "selection", "forecasts"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=False, rtol=0, atol=1e-9)
     params = {row.model_name: json.loads(row.params_json) for row in got.registry.itertuples()}
@@ -199,7 +200,7 @@ def test_a_group_map_on_spark_equals_the_local_one(spark) -> None:
 def test_the_spark_executor_gives_the_local_forecasts_backtest_and_selection(spark, panel, local_result) -> None:
     frame, profiles, as_of = panel
     config = ForecastConfig(n_jobs=1, forecast_executor="spark", spark_master="local[2,3]")
-    _assert_same_run(run_forecasting(frame, profiles, as_of, config), local_result)
+    assert_same_run(run_forecasting(frame, profiles, as_of, config), local_result)
     assert spark.getActiveSession() is not None  # the run used the active session and left it open
 
 
@@ -213,7 +214,7 @@ def test_a_killed_python_worker_is_retried_by_spark_and_the_result_is_unchanged(
     executor = _CrashingFirstTask(SparkExecutor(spark, outputs=outputs), marker)
     result = run_forecasting(frame, profiles, as_of, ForecastConfig(n_jobs=1), executor)
     assert marker.exists()  # a worker did die
-    _assert_same_run(result, local_result)
+    assert_same_run(result, local_result)
 
 
 @pytest.mark.slow
