@@ -40,6 +40,9 @@ def test_the_local_executor_is_the_default() -> None:
     config = ForecastConfig()
     assert (config.forecast_executor, config.spark_remote, config.spark_master) == ("local", "", "")
     assert isinstance(executor_for(config), LocalExecutor)
+    spark = executor_for(ForecastConfig(forecast_executor="spark", spark_master="local[2]"))
+    assert isinstance(spark, SparkExecutor) and (spark.master, spark.remote) == ("local[2]", "")
+    assert spark._session is None  # nothing starts before the first map
 
 
 def test_executor_settings_come_from_the_dbt_vars_of_the_same_name() -> None:
