@@ -72,6 +72,12 @@ def test_spark_master_urls_are_accepted(master) -> None:
     assert ForecastConfig(forecast_executor="spark", spark_master=master).spark_master == master
 
 
+def test_without_pyspark_the_error_says_what_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # as if the extra were not installed
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[spark\]'"):
+        SparkExecutor(master="local[2]").map_series(estimate_series, _history())
+
+
 # --------------------------------------------------------------------------- what crosses Spark (no Spark needed)
 
 
