@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ __all__ = ["ALL_MODELS", "DEFAULT_ETS_SPECS", "DEMAND_CLASSES", "DERIVED_MODELS"
 
 #: Names of the two derived "models" added after selection.
 DERIVED_MODELS: tuple[str, ...] = ("ensemble", "champion")
+
+#: Values of :attr:`ForecastConfig.forecast_executor`.
+EXECUTORS: tuple[str, ...] = ("local", "spark")
+
+SPARK_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,21 @@ class ForecastConfig:
             (``n_origins + 1`` times the cost; the reference for measuring
             what the cheaper plans cost in accuracy).
         chunk_size: products per task sent to a worker process.
+
+    Where the per-series work runs (:mod:`demand_forecast.forecasting.executor`, docs/scale.md)
+        forecast_executor: ``"local"`` (default: this process and ``n_jobs``
+            worker processes) or ``"spark"`` (Spark ``groupBy(product_id)
+            .applyInPandas``; needs the optional ``spark`` extra).  Only the
+            per-series estimation moves; LightGBM, selection and intervals stay
+            in this process.
+        spark_remote: Spark Connect URL (``sc://host:15002``) of the Spark
+            cluster; empty: not used.
+        spark_master: Spark master of a session started here (``local[2]``,
+            ``local[2,3]`` = 2 cores and up to 3 attempts per task,
+            ``spark://host:7077``); empty: not used.  With neither set, the
+            ``spark`` executor uses the active SparkSession (e.g. the
+            ``session`` a dbt-databricks Python model receives) and fails
+            when there is none.
 
     Global LightGBM model
         gbm_params: LightGBM parameters (merged over the defaults in
@@ -143,6 +164,9 @@ class ForecastConfig:
     ets_log: bool = True
     stat_refit: str = "final"
     chunk_size: int = 250
+    forecast_executor: str = "local"
+    spark_remote: str = ""
+    spark_master: str = ""
 
     gbm_params: dict[str, Any] = field(default_factory=dict)
     gbm_train_origins: int = 18
@@ -224,8 +248,28 @@ class ForecastConfig:
             raise ValueError(f"unknown demand classes {sorted(bad_classes)}")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        self._check_executor()
         if self.adi_cutoff <= 1.0 or self.cv2_cutoff <= 0.0:
             raise ValueError("adi_cutoff must be > 1 and cv2_cutoff > 0 (Syntetos-Boylan: 1.32 and 0.49)")
+
+    def _check_executor(self) -> None:
+        if self.forecast_executor not in EXECUTORS:
+            raise ValueError(f"forecast_executor must be one of {EXECUTORS}, got {self.forecast_executor!r}")
+        remote, master = self.spark_remote.strip(), self.spark_master.strip()
+        object.__setattr__(self, "spark_remote", remote)
+        object.__setattr__(self, "spark_master", master)
+        if remote and master:
+            raise ValueError(
+                f"set spark_remote ({remote!r}) or spark_master ({master!r}), not both: "
+                "spark_remote connects to a running Spark Connect server, spark_master starts a session here"
+            )
+        if remote and not remote.startswith("sc://"):
+            raise ValueError(f"spark_remote must be a Spark Connect URL such as sc://127.0.0.1:15002, got {remote!r}")
+        if master and not SPARK_MASTER.fullmatch(master):
+            raise ValueError(
+                f"spark_master {master!r} is not a Spark master URL: use local, local[N], local[*], "
+                "local[N,max_failures], spark://host:port, yarn or k8s://..."
+            )
 
     @property
     def lightgbm_threads(self) -> int:

@@ -79,7 +79,7 @@ from . import outputs as frames
 from . import progress, schemas
 from .backtest import ModelOutputs, Refit, backtest_long, cross_validation, interval_level
 from .config import ForecastConfig
-from .executor import Executor, LocalExecutor
+from .executor import Executor, executor_for
 from .features import CLASS_CODE, DEMAND_CLASSES, PanelArrays, build_panel_arrays, demand_class_at
 from .intervals import apply_band, fit_quantiles, loo_bands
 from .metrics import summarise
@@ -341,8 +341,9 @@ def run_forecasting(
         ``product_group``/``category`` fill gaps of the panel).
     as_of_month : last known month (default: the panel's last month).
     config : :class:`ForecastConfig` (defaults if None).
-    executor : runs the per-series estimation (default: a :class:`LocalExecutor` with
-        ``config.n_jobs`` worker processes, closed at the end of the run).
+    executor : runs the per-series estimation (default: the one ``config.forecast_executor``
+        names -- a :class:`~.executor.LocalExecutor` with ``config.n_jobs`` worker processes, or a
+        :class:`~.spark_executor.SparkExecutor` -- closed at the end of the run).
 
     Returns
     -------
@@ -356,8 +357,8 @@ def run_forecasting(
         arrays = build_panel_arrays(panel, as_of, profiles)
     with timer("models"):
         if executor is None:
-            with LocalExecutor(config.n_jobs, config.chunk_size) as local:
-                outputs = run_models(arrays, config, local)
+            with executor_for(config) as chosen:
+                outputs = run_models(arrays, config, chosen)
         else:
             outputs = run_models(arrays, config, executor)
     for name, info in outputs.info.items():
