@@ -108,7 +108,7 @@ def run_key(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, confi
         _frame_digest(panel),
         _frame_digest(profiles),
         str(pd.Timestamp(as_of_month).date()),
-        json.dumps(config.to_dict(), sort_keys=True),
+        json.dumps(config.result_settings(), sort_keys=True),
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
@@ -126,7 +126,8 @@ def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, co
 
 
 def config_hash(config: ForecastConfig) -> str:
-    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    """Hash of the settings that decide the results: a Spark run and a local run of the same settings share it."""
+    return hashlib.sha256(json.dumps(config.result_settings(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def invocation_id() -> str:

@@ -8,7 +8,7 @@ import pytest
 from forecast_synth import mixed_panel
 
 from demand_forecast import dbt_bridge
-from demand_forecast.dbt_bridge import forecast_config, mark_selected, run_key, typed
+from demand_forecast.dbt_bridge import config_hash, forecast_config, mark_selected, run_key, typed
 
 
 def test_settings_rendered_by_dbt_as_strings_become_a_config() -> None:
@@ -117,6 +117,14 @@ def test_shared_run_is_computed_once_per_input(monkeypatch: pytest.MonkeyPatch) 
     swapped.loc[[0, 1], "demand"] = panel.loc[[1, 0], "demand"].to_numpy()
     assert panel.loc[0, "demand"] != panel.loc[1, "demand"]
     assert run_key(panel, profiles, as_of, config) != run_key(swapped, profiles, as_of, config)
+
+
+def test_config_hash_follows_the_results_not_where_they_run() -> None:
+    local = forecast_config({"n_jobs": "1"})
+    spark = forecast_config({"n_jobs": "1", "forecast_executor": "spark", "spark_master": "local[2]"})
+    assert config_hash(local) == config_hash(spark)
+    assert config_hash(local) != config_hash(forecast_config({"n_jobs": "1", "horizon": "4"}))
+    assert "forecast_executor" in local.to_dict() and "forecast_executor" not in local.result_settings()
 
 
 class _Ref:

@@ -27,6 +27,10 @@ DERIVED_MODELS: tuple[str, ...] = ("ensemble", "champion")
 #: Values of :attr:`ForecastConfig.forecast_executor`.
 EXECUTORS: tuple[str, ...] = ("local", "spark")
 
+#: Fields that say where the work runs, not what it computes: the executor gives the same forecasts
+#: (tested), so they stay out of :meth:`ForecastConfig.result_settings` (the registry's config hash).
+WHERE_IT_RUNS: tuple[str, ...] = ("forecast_executor", "spark_remote", "spark_master")
+
 SPARK_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+")
 
 
@@ -279,6 +283,10 @@ class ForecastConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict view (tuples become lists), suitable for JSON."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def result_settings(self) -> dict[str, Any]:
+        """:meth:`to_dict` without :data:`WHERE_IT_RUNS`: what decides the results (and the config hash)."""
+        return {key: value for key, value in self.to_dict().items() if key not in WHERE_IT_RUNS}
 
     def replace(self, **changes: Any) -> ForecastConfig:
         """Copy with some fields changed."""
