@@ -77,6 +77,10 @@ def aggregate_panel(panel: pd.DataFrame, arrays: PanelArrays, hierarchy: Hierarc
     frame = frame[pos >= 0]
     pos = pos[pos >= 0]
     frame["demand"] = pd.to_numeric(frame["demand"], errors="coerce").fillna(0.0)
+    # sum in one fixed order: dbt hands the panel over in any row order, and a float sum in another
+    # order can differ in the last bits, which the models' optimisers turn into visible differences
+    order = np.lexsort((frame["month"].to_numpy(), pos))
+    frame, pos = frame.iloc[order], pos[order]
     parts = []
     for parent in hierarchy.parent.values():
         node = parent[pos]
