@@ -20,12 +20,11 @@ from forecast_synth import mixed_panel
 
 from demand_forecast.dbt_bridge import forecast_config
 from demand_forecast.forecasting.config import ForecastConfig
-from demand_forecast.forecasting.executor import LocalExecutor, executor_for
+from demand_forecast.forecasting.executor import LocalExecutor
 from demand_forecast.forecasting.models.ets import fit_ets
 from demand_forecast.forecasting.models.statistical import estimate_series
-from demand_forecast.forecasting.pipeline import run_forecasting
+from demand_forecast.forecasting.pipeline import executor_for, run_forecasting
 from demand_forecast.forecasting.spark_executor import (
-    SERIES_OUTPUTS,
     SparkExecutor,
     decode_input,
     decode_output,
@@ -106,7 +105,7 @@ def _fitted_states(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_declared_outputs_keep_the_state_objects_and_the_key_order() -> None:
     expected = _fitted_states(_history())
-    outputs = SERIES_OUTPUTS[estimate_series]
+    outputs = estimate_series.series_outputs
     rows = pd.concat(
         [encode_output(expected.iloc[[i]], pid, outputs) for i, pid in enumerate(expected["product_id"])],
         ignore_index=True,
@@ -119,10 +118,10 @@ def test_declared_outputs_keep_the_state_objects_and_the_key_order() -> None:
 
 def test_an_output_unlike_its_declaration_is_an_error() -> None:
     with pytest.raises(ValueError, match="declared outputs"):
-        encode_output(pd.DataFrame({"product_id": ["P1"], "state": [object()]}), "P1", SERIES_OUTPUTS[estimate_series])
+        encode_output(pd.DataFrame({"product_id": ["P1"], "state": [object()]}), "P1", estimate_series.series_outputs)
     with pytest.raises(TypeError, match="declared string"):
         encode_output(
-            pd.DataFrame({"product_id": [7], "spec": ["ANN"], "state": [1]}), 7, SERIES_OUTPUTS[estimate_series]
+            pd.DataFrame({"product_id": [7], "spec": ["ANN"], "state": [1]}), 7, estimate_series.series_outputs
         )
     with pytest.raises(ValueError, match="output kinds"):
         SparkExecutor(outputs={_group_summary: [("n", "decimal")]})
@@ -219,7 +218,7 @@ def test_a_killed_python_worker_is_retried_by_spark_and_the_result_is_unchanged(
 ) -> None:
     frame, profiles, as_of = panel
     marker = tmp_path / "crashed"
-    outputs = {_crash_once: SERIES_OUTPUTS[estimate_series]}
+    outputs = {_crash_once: estimate_series.series_outputs}
     executor = _CrashingFirstTask(SparkExecutor(spark, outputs=outputs), marker)
     result = run_forecasting(frame, profiles, as_of, ForecastConfig(n_jobs=1), executor)
     assert marker.exists()  # a worker did die

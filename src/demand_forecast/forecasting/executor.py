@@ -20,8 +20,9 @@ Spark's ``groupBy(key).applyInPandas(func)``.  :class:`Executor` is that interfa
 * results are concatenated in key order whatever ``n_jobs`` is, so the output is identical for
   any number of workers.
 
-``func`` must be a module-level function (it is pickled by reference).  :func:`executor_for` picks
-the executor a config asks for (``forecast_executor``: this module's :class:`LocalExecutor`, or
+``func`` must be a module-level function (it is pickled by reference).
+:func:`demand_forecast.forecasting.pipeline.executor_for` picks the executor a config asks for
+(``forecast_executor``: this module's :class:`LocalExecutor`, or
 :class:`~demand_forecast.forecasting.spark_executor.SparkExecutor`).  Importing this module has no
 side effects.
 """
@@ -35,15 +36,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from . import progress
-
-if TYPE_CHECKING:
-    from .config import ForecastConfig
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -204,12 +202,3 @@ def map_series(
     """One group map with a short-lived :class:`LocalExecutor` (see the module docstring)."""
     with LocalExecutor(n_jobs, chunk_size) as executor:
         return executor.map_series(func, frame, key, **kwargs)
-
-
-def executor_for(config: ForecastConfig) -> contextlib.AbstractContextManager[Executor]:
-    """The executor ``config.forecast_executor`` names, to be used as a context manager (closed after the run)."""
-    if config.forecast_executor == "spark":
-        from .spark_executor import SparkExecutor
-
-        return SparkExecutor(remote=config.spark_remote, master=config.spark_master)
-    return LocalExecutor(config.n_jobs, config.chunk_size)

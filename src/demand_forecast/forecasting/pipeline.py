@@ -65,6 +65,7 @@ Importing this module has no side effects.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,7 +80,7 @@ from . import outputs as frames
 from . import progress, schemas
 from .backtest import ModelOutputs, Refit, backtest_long, cross_validation, interval_level
 from .config import ForecastConfig
-from .executor import Executor, executor_for
+from .executor import Executor, LocalExecutor
 from .features import CLASS_CODE, DEMAND_CLASSES, PanelArrays, build_panel_arrays, demand_class_at
 from .intervals import apply_band, fit_quantiles, loo_bands
 from .metrics import summarise
@@ -319,6 +320,15 @@ def score(full: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     met = pd.concat([per_h, pooled[per_h.columns]], ignore_index=True).sort_values(["pid", "model", "h"], kind="stable")
     by_model = summarise(full, ["model"], lower="p10", upper="p90").set_index("model")
     return met, by_model
+
+
+def executor_for(config: ForecastConfig) -> contextlib.AbstractContextManager[Executor]:
+    """The executor ``config.forecast_executor`` names, to be used as a context manager (closed after the run)."""
+    if config.forecast_executor == "spark":
+        from .spark_executor import SparkExecutor  # pyspark is an optional extra
+
+        return SparkExecutor(remote=config.spark_remote, master=config.spark_master)
+    return LocalExecutor(config.n_jobs, config.chunk_size)
 
 
 def run_forecasting(

@@ -10,8 +10,8 @@ What crosses Spark, and how
     timestamps as int64 nanoseconds (so no session time zone can shift them); any other object
     column is pickled to a binary column.  Each column gets its pandas dtype back in the worker,
     and each group its rows in the frame's order (a position column travels along).
-    The output schema is explicit: a per-series function listed in :data:`SERIES_OUTPUTS` (or in
-    the ``outputs`` argument) declares its columns and their kinds (``string``, ``double``,
+    The output schema is explicit: a per-series function declares its columns in its
+    ``series_outputs`` attribute (or in the ``outputs`` argument): its columns and their kinds (``string``, ``double``,
     ``long``, ``bool``, ``pickle``); ``pickle`` columns (e.g. the fitted state object of
     :func:`~demand_forecast.forecasting.models.statistical.estimate_series`) are pickled in the
     worker to BinaryType and restored on the driver.  A function not listed there has its whole
@@ -44,7 +44,6 @@ import pandas as pd
 
 from . import progress
 from .executor import THREAD_ENV_VARS, SeriesFunction, limit_native_threads
-from .models.statistical import STATE_COLUMNS, estimate_series
 
 #: kinds of output columns and their Spark SQL types
 KINDS: dict[str, str] = {
@@ -55,10 +54,15 @@ KINDS: dict[str, str] = {
     "pickle": "binary",
 }
 
-#: Declared output columns ``(name, kind)`` of the per-series functions run through an executor.
-SERIES_OUTPUTS: dict[Callable[..., Any], tuple[tuple[str, str], ...]] = {
-    estimate_series: tuple(zip(STATE_COLUMNS, ("string", "string", "pickle"), strict=True)),
-}
+
+def _check_kinds(func: Callable[..., Any], columns: Sequence[tuple[str, str]]) -> None:
+    unknown = [kind for _, kind in columns if kind not in KINDS]
+    if unknown:
+        raise ValueError(f"output kinds {unknown} of {func.__name__} are unknown; known: {sorted(KINDS)}")
+
+
+#: Attribute a per-series function may carry to declare its output columns ``(name, kind)``.
+OUTPUTS_ATTRIBUTE = "series_outputs"
 
 KEY_COLUMN = "__key__"  # the group's key, pickled
 ROW_COLUMN = "__row__"  # position of the row in its group's output
@@ -150,7 +154,7 @@ def encode_output(result: pd.DataFrame | None, key_value: Any, outputs: Sequence
     if list(result.columns) != declared:
         raise ValueError(
             f"the per-series function returned columns {list(result.columns)}, its declared outputs are {declared}: "
-            "fix SERIES_OUTPUTS (demand_forecast.forecasting.spark_executor) or the function"
+            "fix the function or its declared outputs (its series_outputs attribute)"
         )
     out = {KEY_COLUMN: [pickle.dumps(key_value)] * len(result), ROW_COLUMN: np.arange(len(result), dtype=np.int64)}
     for name, kind in outputs:
@@ -221,11 +225,9 @@ class SparkExecutor:
         self.remote = remote.strip()
         self.master = master.strip()
         self.partitions = max(1, int(partitions))
-        self.outputs = {**SERIES_OUTPUTS, **{f: tuple(map(tuple, o)) for f, o in (outputs or {}).items()}}
+        self.outputs = {f: tuple(map(tuple, o)) for f, o in (outputs or {}).items()}
         for func, columns in self.outputs.items():
-            unknown = [kind for _, kind in columns if kind not in KINDS]
-            if unknown:
-                raise ValueError(f"output kinds {unknown} of {func.__name__} are unknown; known: {sorted(KINDS)}")
+            _check_kinds(func, columns)
         self._session = session
         self._owned = False
 
@@ -283,6 +285,17 @@ class SparkExecutor:
             builder = builder.config(f"spark.executorEnv.{var}", "1")
         return builder.getOrCreate(), True
 
+    def declared_outputs(self, func: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
+        """Output columns of ``func``: the ``outputs`` argument, else its ``series_outputs``, else one pickled frame."""
+        if func in self.outputs:
+            return self.outputs[func]
+        declared = getattr(func, OUTPUTS_ATTRIBUTE, None)
+        if declared is None:
+            return PICKLED_FRAME
+        columns = tuple(map(tuple, declared))
+        _check_kinds(func, columns)
+        return columns
+
     def map_series(
         self, func: SeriesFunction, frame: pd.DataFrame, key: str = "product_id", **kwargs: Any
     ) -> pd.DataFrame:
@@ -293,7 +306,7 @@ class SparkExecutor:
             raise KeyError(f"key column {key!r} is not in the frame (columns: {list(frame.columns)})")
         n_series = frame[key].nunique()
         progress.series(n_series)
-        outputs = self.outputs.get(func, PICKLED_FRAME)
+        outputs = self.declared_outputs(func)
         encoded, input_schema, codec = encode_input(frame.reset_index(drop=True))
         run = _group_function(func, dict(kwargs), key, codec, outputs)
         spark = self.session

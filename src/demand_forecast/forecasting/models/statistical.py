@@ -98,6 +98,12 @@ def estimate_series(history: pd.DataFrame, origin: Any, fit: Callable[..., Any],
     return pd.DataFrame({"product_id": [product_id], "spec": [state.spec], "state": [state]})
 
 
+#: How each output column of :func:`estimate_series` crosses to another process or a cluster
+#: (an executor that needs a schema reads it, e.g. the Spark executor: ``pickle`` columns travel as
+#: bytes, since the fitted state is a Python object).
+estimate_series.series_outputs = tuple(zip(STATE_COLUMNS, ("string", "string", "pickle"), strict=True))
+
+
 def refilter(state: Any, y: np.ndarray, start: int, positions: Sequence[int], horizon: int, update, forecast):
     """Forecasts at each of ``positions`` (ascending, ``>= start``) from a state fitted at ``start``.
 
