@@ -126,3 +126,22 @@ def test_markdown_table_formats_cells_and_aligns_columns():
         "| d    |       yes |",
     ]
     assert bench.fmt(float("nan")) == "-" and bench.fmt(2000.0) == "2,000" and bench.fmt(1.25, 1) == "1.2"
+
+
+ORPHAN = """
+import subprocess, sys, time
+busy = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 1.0: pass"
+child = subprocess.Popen([sys.executable, "-c", busy])
+while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+    time.sleep(0.05)
+import os
+os._exit(0)  # the finished child is never waited for: its CPU is not in this process's rusage
+"""
+
+
+def test_run_measured_polls_the_cpu_of_descendants_nobody_waited_for():
+    stats = bench.run_measured([sys.executable, "-c", ORPHAN], poll_seconds=0.1)
+    assert stats.ok
+    assert stats.cpu_s < 0.9  # wait4 never saw the busy grandchild
+    assert stats.polled_cpu_s >= 0.9
+    assert stats.tree_cpu_s == stats.polled_cpu_s
