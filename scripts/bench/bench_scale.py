@@ -9,14 +9,15 @@ gets ``--cores`` threads in both (``n_jobs`` is its default).
 
 Each case runs as a child process of its own (``run_measured``), so no Spark session or process
 pool leaks from one case to the next, and the whole process tree is measured: the driver, the
-local worker pool or Spark's JVM and Python workers. ``--max-minutes`` stops a case (its whole
-process group, through ``timeout``) and reports it as timed out.
+local worker pool or Spark's JVM and Python workers (their CPU polled from ``/proc``, as the JVM
+does not always wait for its Python workers). ``--max-minutes`` stops a case (its whole process
+group, through ``timeout``) and reports it as timed out.
 
     .venv/bin/python scripts/bench/bench_scale.py --products 300 --executors local,spark
     .venv/bin/python scripts/bench/bench_scale.py                      # 30,000 and 100,000 products
 
-``--python`` names the interpreter of the cases (one with the ``[spark]`` extra installed, e.g.
-``/work/wt-h4-spark/.venv/bin/python``; this worktree's ``src`` comes first on its PYTHONPATH).
+``--python`` names the interpreter of the cases (default: this one; ``spark`` needs the ``[spark]``
+extra in it, ``make spark``); the checkout's ``src`` comes first on its PYTHONPATH.
 One row per case, then a markdown table; the columns are explained in ``docs/scale.md``.
 """
 
@@ -51,6 +52,7 @@ HEADERS = [
     "series/s per core",
     "series per core-hour",
     "driver peak MB",
+    "largest process MB",
     "tree peak MB",
 ]
 
@@ -144,28 +146,18 @@ def table_row(products: int, executor: str, cores: int, stats: bench.RunStats, r
     """One row of :data:`HEADERS` from the parent's measurement of the case and the case's own figures.
 
     ``wall s`` is the forecasting stage (``run_forecasting``), ``case wall s`` the whole child process;
-    ``CPU-s`` is the process tree's CPU less what the child spent before the stage (imports, panel).
+    ``CPU-s`` is the process tree's CPU (``RunStats.tree_cpu_s``) less what the child spent before the
+    stage (imports, panel).
+    Memory: the driver (the Python process of ``run_forecasting``), the largest single process of the
+    tree (for spark usually the JVM) and the polled sum over the tree.
     The stage figures exist only for a case that finished.
     """
     samples = stats.load_samples
     load = sum(samples) / len(samples) if samples else None
+    memory = [stats.max_process_mb, stats.peak_tree_mb]
     if result is None:
-        return [
-            products,
-            executor,
-            status,
-            None,
-            stats.wall_s,
-            None,
-            None,
-            load,
-            None,
-            None,
-            None,
-            None,
-            stats.peak_tree_mb,
-        ]
-    cpu_s = stats.cpu_s - result["setup_cpu_s"]
+        return [products, executor, status, None, stats.wall_s, None, None, load, None, None, None, None, *memory]
+    cpu_s = stats.tree_cpu_s - result["setup_cpu_s"]
     t = throughput(result["series"], result["stage_s"], cpu_s, cores)
     return [
         products,
@@ -180,7 +172,7 @@ def table_row(products: int, executor: str, cores: int, stats: bench.RunStats, r
         t.per_s_per_core,
         t.per_core_hour,
         result["driver_peak_mb"],
-        stats.peak_tree_mb,
+        *memory,
     ]
 
 
@@ -282,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = json.loads(result_path.read_text()) if stats.ok and result_path.exists() else None
             rows.append(table_row(products, executor, args.cores, stats, result, status))
             print(bench.stats_line(f"{products} products, {executor}: {status}", stats), flush=True)
+            print(
+                f"  process tree CPU-s {stats.tree_cpu_s:.1f} (waited for {stats.cpu_s:.1f}, "
+                f"polled {stats.polled_cpu_s:.1f})",
+                flush=True,
+            )
             if result is None:
                 print(f"  log {log}:\n{bench.tail(log, 15)}", flush=True)
             else:

@@ -93,6 +93,7 @@ def test_a_finished_case_gives_a_row_of_every_column():
         "series/s per core": 2.5,
         "series per core-hour": 9000.0,
         "driver peak MB": 512.0,
+        "largest process MB": 900.0,
         "tree peak MB": 2048.0,
     }
 
@@ -119,6 +120,7 @@ def test_a_timed_out_case_keeps_what_was_measured_and_leaves_the_rates_empty():
         "-",
         "-",
         "-",
+        "900.0",
         "2,048",
     ]
 
