@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common as bench  # noqa: E402
+import common as bench
 
 
 @dataclass
@@ -90,19 +90,14 @@ class RecordingExecutor:
 
 def per_series_rows(counts: dict[str, Transfer], products: int) -> list[list[object]]:
     """Table rows: each function, then the total, with bytes per series of the panel."""
-    rows = []
     total = Transfer()
-    for name, c in counts.items():
-        rows.append(
-            [name, c.calls, c.series, c.rows_in, c.bytes_in, c.bytes_out, (c.bytes_in + c.bytes_out) / products]
-        )
+    for c in counts.values():
         for field in ("calls", "series", "rows_in", "bytes_in", "rows_out", "bytes_out"):
             setattr(total, field, getattr(total, field) + getattr(c, field))
-    rows.append(
-        ["total", total.calls, total.series, total.rows_in, total.bytes_in, total.bytes_out,
-         (total.bytes_in + total.bytes_out) / products]
-    )  # fmt: skip
-    return rows
+    return [
+        [name, c.calls, c.series, c.rows_in, c.bytes_in, c.bytes_out, (c.bytes_in + c.bytes_out) / products]
+        for name, c in [*counts.items(), ("total", total)]
+    ]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
