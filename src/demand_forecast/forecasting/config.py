@@ -116,8 +116,8 @@ class ForecastConfig:
             groups (a group larger than this is cut by a stable hash of
             ``product_id``), one after another, each product forecast by its
             partition's model; at or below it, one global model.  The default
-            keeps one fit under about 8 GiB of memory (measured bytes per row in
-            docs/scale.md, "The global model at scale").
+            (20 M rows) is about 4.8 GiB for one fit at the measured 255 bytes
+            per row (docs/scale.md, "The global model at scale").
 
     Cold start
         cold_start_min_products: established products a group needs before its
