@@ -111,6 +111,13 @@ class ForecastConfig:
         gbm_weighting: ``"volume"`` weights training rows by the product's
             level (large sellers count more, as in WAPE); ``"series"`` weighs
             every row the same (each product counts alike, as in MASE).
+        gbm_max_training_rows: most training rows of one LightGBM fit.  A fit
+            with more rows trains one model per partition of whole product
+            groups (a group larger than this is cut by a stable hash of
+            ``product_id``), one after another, each product forecast by its
+            partition's model; at or below it, one global model.  The default
+            (20 M rows) is about 4.8 GiB for one fit at the measured 255 bytes
+            per row (docs/scale.md, "The global model at scale").
 
     Cold start
         cold_start_min_products: established products a group needs before its
@@ -177,6 +184,7 @@ class ForecastConfig:
     gbm_refit: str = "final"
     gbm_num_threads: int | None = None
     gbm_weighting: str = "volume"
+    gbm_max_training_rows: int = 20_000_000
 
     cold_start_min_products: int = 5
     cold_start_profile_months: int = 36
@@ -229,6 +237,17 @@ class ForecastConfig:
             raise ValueError("gbm_refit must be 'once', 'final' or 'each'")
         if self.gbm_weighting not in ("volume", "series"):
             raise ValueError("gbm_weighting must be 'volume' or 'series'")
+        if isinstance(self.gbm_max_training_rows, bool) or not isinstance(self.gbm_max_training_rows, int):
+            raise ValueError(
+                f"gbm_max_training_rows must be a whole number of rows, got {self.gbm_max_training_rows!r}: "
+                "set the dbt var gbm_max_training_rows (or ForecastConfig(gbm_max_training_rows=...)) to e.g. 20000000"
+            )
+        if self.gbm_max_training_rows < 1:
+            raise ValueError(
+                f"gbm_max_training_rows must be positive, got {self.gbm_max_training_rows}: set the dbt var "
+                "gbm_max_training_rows to the most training rows one LightGBM fit may hold (e.g. 20000000; "
+                "docs/scale.md says how much memory a row needs)"
+            )
         if self.ensemble_pool not in ("class", "segment", "product"):
             raise ValueError("ensemble_pool must be 'class', 'segment' or 'product'")
         if self.ensemble_size < 1 or self.ensemble_min_pool_points < 1:

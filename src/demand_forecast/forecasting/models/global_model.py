@@ -50,10 +50,28 @@ natively).
 
 Determinism: fixed ``seed`` (bagging, feature sampling), ``deterministic=True``
 and ``force_row_wise=True``; ``num_threads`` comes from the config.
+
+Partitions by product group (``max_training_rows``, ``ForecastConfig.gbm_max_training_rows``)
+----------------------------------------------------------------------------------------------
+One fit holds its whole training frame in memory (docs/scale.md, "The global model at scale").
+When the training rows of a fit (:meth:`LightGBMForecaster.training_rows_per_series`, counted
+before any feature is built) exceed ``max_training_rows``, the products are split into partitions
+(:func:`plan_partitions`): whole product groups packed first-fit-decreasing into partitions of at
+most that many rows; a group larger than the limit is cut into pieces along the order of a stable
+hash of ``product_id``.  One booster is trained per partition, one after another in this process
+(also with the Spark executor), each on its own products' rows only, and each product is
+forecast by its partition's booster.  At or below the limit nothing changes: one booster, the same
+code path, identical forecasts.  Products without a group share the group ``unknown`` and are
+partitioned like any group; new products (no training rows yet) go with their group.  The only
+partition that may exceed the limit is a single product with more training rows than the limit
+(at most ``(train_origins + horizon - 1) * horizon`` rows; the limit would have to be absurdly
+small).  The plan depends only on the panel's content (products are sorted), not on row order.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -61,7 +79,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from .. import progress
 from ..features import (
     ADI_CUTOFF,
     CV2_CUTOFF,
@@ -146,12 +166,102 @@ class OriginFeatures:
     scale: np.ndarray  # level used to scale inputs and the target
 
 
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Products trained together by one booster (see the module docstring)."""
+
+    label: str  # "G1+G4" (whole groups) or "G2#1/3" (piece 1 of 3 of group G2), pieces and groups joined by "+"
+    groups: tuple[str, ...]  # product groups with products in the partition
+    rows: np.ndarray  # product row indices into the panel, ascending
+    train_rows: int  # training rows of those products at the fit origin
+
+    def summary(self) -> dict[str, Any]:
+        return {"label": self.label, "products": len(self.rows), "train_rows": self.train_rows}
+
+
+def _hash_order(product_ids: np.ndarray) -> np.ndarray:
+    """Positions of ``product_ids`` ordered by a stable hash (pandas' fixed-key SipHash), ties by id."""
+    ids = np.asarray(product_ids, dtype=object).astype(str)
+    hashed = pd.util.hash_array(ids.astype(object), categorize=False)
+    return np.lexsort((ids, hashed))
+
+
+def plan_partitions(
+    product_ids: np.ndarray, groups: np.ndarray, train_rows: np.ndarray, max_rows: int
+) -> list[Partition]:
+    """Partitions of at most ``max_rows`` training rows that keep product groups whole where they can.
+
+    ``product_ids``, ``groups`` (group label per product) and ``train_rows`` (training rows per
+    product) are aligned arrays.  A group with more rows than ``max_rows`` is cut into the fewest
+    pieces of at most ``max_rows`` rows along :func:`_hash_order`; whole groups and pieces are then
+    packed first-fit-decreasing (larger first, ties by label) into partitions.  A product with more
+    rows than ``max_rows`` on its own becomes a piece (and a partition) of its own: the one case a
+    partition exceeds the limit.  Same content, same partitions, whatever the order of the arrays.
+    """
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be a positive number of training rows, got {max_rows}")
+    product_ids = np.asarray(product_ids, dtype=object).astype(str)
+    groups = np.asarray(groups, dtype=object).astype(str)
+    train_rows = np.asarray(train_rows, dtype=np.int64)
+    items: list[tuple[int, str, str, np.ndarray]] = []  # (rows, label, group, product positions)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        total = int(train_rows[members].sum())
+        if total <= max_rows:
+            items.append((total, group, group, members))
+            continue
+        ordered = members[_hash_order(product_ids[members])]
+        pieces: list[list[int]] = [[]]
+        filled = 0
+        for pos in ordered:
+            rows = int(train_rows[pos])
+            if pieces[-1] and filled + rows > max_rows:
+                pieces.append([])
+                filled = 0
+            pieces[-1].append(int(pos))
+            filled += rows
+        for k, piece in enumerate(pieces, start=1):
+            positions = np.asarray(piece, dtype=np.int64)
+            items.append((int(train_rows[positions].sum()), f"{group}#{k}/{len(pieces)}", group, positions))
+    items.sort(key=lambda item: (-item[0], item[1]))
+    bins: list[list[tuple[int, str, str, np.ndarray]]] = []
+    loads: list[int] = []
+    for item in items:
+        for b, load in enumerate(loads):
+            if load + item[0] <= max_rows:
+                bins[b].append(item)
+                loads[b] += item[0]
+                break
+        else:
+            bins.append([item])
+            loads.append(item[0])
+    partitions = []
+    for content, load in zip(bins, loads, strict=True):
+        content = sorted(content, key=lambda item: item[1])
+        rows = np.sort(np.concatenate([item[3] for item in content]))
+        partitions.append(
+            Partition(
+                label="+".join(item[1] for item in content),
+                groups=tuple(sorted({item[2] for item in content})),
+                rows=rows,
+                train_rows=load,
+            )
+        )
+    return partitions
+
+
 class LightGBMForecaster(BaseForecaster):
     """Direct multi-horizon global LightGBM model (see module docstring).
 
     Fitted attributes: ``booster_`` (the ``lightgbm.LGBMRegressor``),
     ``model_text_`` (``booster_.booster_.model_to_string()``), ``train_rows_``,
-    ``train_origin_`` (estimation origin index), ``feature_names_``.
+    ``train_origin_`` (estimation origin index), ``feature_names_``.  Above
+    ``max_training_rows`` (``None``: no limit) ``partitions_`` holds the
+    :class:`Partition` list, ``boosters_`` one booster (or ``None``) per partition,
+    ``partition_of_`` the partition of each product id; ``booster_`` is ``None`` then.
     """
 
     name = "lightgbm"
@@ -171,8 +281,12 @@ class LightGBMForecaster(BaseForecaster):
         adi_cutoff: float = ADI_CUTOFF,
         cv2_cutoff: float = CV2_CUTOFF,
         weighting: str = "volume",
+        max_training_rows: int | None = None,
     ) -> None:
         super().__init__(horizon)
+        if max_training_rows is not None and int(max_training_rows) < 1:
+            raise ValueError(f"max_training_rows must be a positive number of rows or None, got {max_training_rows}")
+        self.max_training_rows = None if max_training_rows is None else int(max_training_rows)
         if weighting not in ("volume", "series"):
             raise ValueError(f"weighting must be 'volume' or 'series', got {weighting!r}")
         self.weighting = weighting
@@ -200,6 +314,7 @@ class LightGBMForecaster(BaseForecaster):
             adi_cutoff=config.adi_cutoff,
             cv2_cutoff=config.cv2_cutoff,
             weighting=config.gbm_weighting,
+            max_training_rows=config.gbm_max_training_rows,
         )
 
     @property
@@ -323,40 +438,102 @@ class LightGBMForecaster(BaseForecaster):
         weight = weight / weight.mean()
         return X, target, weight
 
-    def _estimate(self, panel: PanelArrays, origin: int, executor: Executor | None) -> None:
-        """Train at ``origin``; no booster (every forecast NaN) when there is too little data."""
-        lgb = import_lightgbm()
+    def training_rows_per_series(self, panel: PanelArrays, est_origin: int) -> np.ndarray:
+        """``(n,)`` rows each product adds to the training set at ``est_origin``, without building features.
 
-        X, target, weight = self.training_set(panel, origin)
+        The same rows as :meth:`training_set` keeps (its row count is the sum of these).
+        """
+        counts = np.zeros(panel.n_series, dtype=np.int64)
+        observed = ~np.isnan(panel.y)
+        seen = np.logical_or.accumulate(observed, axis=1)
+        for o in range(max(0, est_origin - self.train_origins - self.horizon + 1), est_origin):
+            eligible = (panel.history_length(o) > 0) & seen[:, o]
+            for h in range(1, min(self.horizon, est_origin - o) + 1):
+                counts += eligible & observed[:, o + h]
+        return counts
+
+    def _fit_booster(self, X: np.ndarray, target: np.ndarray, weight: np.ndarray):
+        """One fitted ``LGBMRegressor``, or ``None`` below ``min_train_rows`` rows."""
+        if len(target) < self.min_train_rows:
+            return None
+        lgb = import_lightgbm()
         names = list(self.feature_names)
+        cat_idx = [names.index(c) for c in CATEGORICAL_FEATURES]
+        model = lgb.LGBMRegressor(**self.lgbm_params())
+        model.fit(X, target, sample_weight=weight, feature_name=names, categorical_feature=cat_idx)
+        return model
+
+    def _estimate(self, panel: PanelArrays, origin: int, executor: Executor | None) -> None:
+        """Train at ``origin``; no booster (every forecast NaN) when there is too little data.
+
+        Above ``max_training_rows`` rows: one booster per partition (module docstring).
+        """
+        import_lightgbm()
         self.train_origin_ = int(origin)
-        self.train_rows_ = int(len(target))
-        self.feature_names_ = names
+        self.feature_names_ = list(self.feature_names)
         self.codes_ = {
             "demand_class": list(DEMAND_CLASSES),
             "product_group": [str(x) for x in panel.group_names],
             "category": [str(x) for x in panel.category_names],
         }
-        if len(target) < self.min_train_rows:
-            self.booster_ = None
-            self.model_text_ = None
+        self.partitions_, self.boosters_, self.partition_of_ = None, None, None
+        per_series = self.training_rows_per_series(panel, origin) if self.max_training_rows is not None else None
+        if per_series is None or int(per_series.sum()) <= self.max_training_rows:
+            X, target, weight = self.training_set(panel, origin)
+            self.train_rows_ = int(len(target))
+            self.booster_ = self._fit_booster(X, target, weight)
+            self.model_text_ = None if self.booster_ is None else self.booster_.booster_.model_to_string()
             return
-        cat_idx = [names.index(c) for c in CATEGORICAL_FEATURES]
-        model = lgb.LGBMRegressor(**self.lgbm_params())
-        model.fit(X, target, sample_weight=weight, feature_name=names, categorical_feature=cat_idx)
-        self.booster_ = model
-        self.model_text_ = model.booster_.model_to_string()
+        self._estimate_partitions(panel, origin, per_series)
+
+    def _estimate_partitions(self, panel: PanelArrays, origin: int, per_series: np.ndarray) -> None:
+        """One booster per :func:`plan_partitions` partition, trained one after another."""
+        groups = np.asarray(panel.group_names, dtype=object)[panel.group_codes]
+        plan = plan_partitions(panel.product_ids, groups, per_series, int(self.max_training_rows))
+        LOG.info(
+            "lightgbm at %s: %d training rows exceed gbm_max_training_rows=%d; %d partitions by product group: %s",
+            panel.months[origin].date(),
+            int(per_series.sum()),
+            self.max_training_rows,
+            len(plan),
+            "; ".join(f"{p.label}: {len(p.rows)} products, {p.train_rows} rows" for p in plan),
+        )
+        boosters = []
+        for number, part in enumerate(plan, start=1):
+            progress.stage(f"models: lightgbm partition {number}/{len(plan)} ({part.train_rows:,} rows)")
+            X, target, weight = self.training_set(panel.subset(part.rows), origin)
+            boosters.append(self._fit_booster(X, target, weight))
+            del X, target, weight
+        self.partitions_ = plan
+        self.boosters_ = boosters
+        self.partition_of_ = {
+            str(pid): number for number, part in enumerate(plan) for pid in panel.product_ids[part.rows]
+        }
+        self.train_rows_ = int(per_series.sum())
+        self.booster_ = None
+        self.model_text_ = None
 
     def predict_at(self, panel: PanelArrays, origin: int, price_ff: np.ndarray | None = None) -> np.ndarray:
-        """``(n, H)`` forecasts at ``origin`` with the trained booster."""
+        """``(n, H)`` forecasts at ``origin`` with the trained booster (each product's partition's booster)."""
         out = np.full((panel.n_series, self.horizon), np.nan)
-        if getattr(self, "booster_", None) is None:
+        partitioned = getattr(self, "boosters_", None) is not None
+        if getattr(self, "booster_", None) is None and not partitioned:
             return out
         feats = self.origin_features(panel, origin, price_ff)
         if len(feats.rows) == 0:
             return out
-        pred = self.booster_.booster_.predict(feats.X, num_threads=self.num_threads) * feats.scale
-        out[feats.rows, feats.horizon - 1] = np.clip(pred, 0.0, None)
+        if not partitioned:
+            pred = self.booster_.booster_.predict(feats.X, num_threads=self.num_threads) * feats.scale
+            out[feats.rows, feats.horizon - 1] = np.clip(pred, 0.0, None)
+            return out
+        # products unknown at the fit (another panel) have no partition: no forecast
+        part_of_row = np.array([self.partition_of_.get(str(pid), -1) for pid in panel.product_ids])[feats.rows]
+        for number, booster in enumerate(self.boosters_):
+            take = part_of_row == number
+            if booster is None or not take.any():
+                continue
+            pred = booster.booster_.predict(feats.X[take], num_threads=self.num_threads) * feats.scale[take]
+            out[feats.rows[take], feats.horizon[take] - 1] = np.clip(pred, 0.0, None)
         return out
 
     def _forecast(self, panel: PanelArrays, origins: Sequence[int]) -> np.ndarray:
@@ -377,6 +554,8 @@ class LightGBMForecaster(BaseForecaster):
             "scale_floor": self.scale_floor,
             "weighting": self.weighting,
             "train_rows": getattr(self, "train_rows_", None),
+            "max_training_rows": self.max_training_rows,
+            "partitions": [p.summary() for p in getattr(self, "partitions_", None) or []],
         }
 
     def features(self) -> dict[str, Any]:
@@ -391,4 +570,11 @@ class LightGBMForecaster(BaseForecaster):
         return int(getattr(self, "train_origin_", final_origin))
 
     def model_blob(self) -> str | None:
-        return getattr(self, "model_text_", None)
+        """The model text; partitioned: JSON ``{"partitions": [{label, products, train_rows, model}]}``."""
+        if getattr(self, "partitions_", None) is None:
+            return getattr(self, "model_text_", None)
+        parts = [
+            {**part.summary(), "model": None if booster is None else booster.booster_.model_to_string()}
+            for part, booster in zip(self.partitions_, self.boosters_, strict=True)
+        ]
+        return json.dumps({"partitions": parts})
