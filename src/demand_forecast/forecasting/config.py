@@ -154,7 +154,7 @@ class ForecastConfig:
     """
 
     horizon: int = 3
-    n_origins: int = 6
+    n_origins: int = 12
     min_history_months: int = 6
     adi_cutoff: float = ADI_CUTOFF
     cv2_cutoff: float = CV2_CUTOFF
