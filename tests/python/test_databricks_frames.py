@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
+import pickle
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pytest
 import yaml
 from dbt_fixtures import model_properties, project_vars
+from test_spark_connect import connect_server  # noqa: F401 (a fixture: the Spark Connect server of connect_url)
 
 from demand_forecast import dbt_bridge
 from demand_forecast.dbt_bridge import (
@@ -48,6 +51,7 @@ from demand_forecast.purchasing.suggestions import SUGGESTION_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_TIME_ZONE = "America/Los_Angeles"
+NO_PYSPARK = "pyspark is missing: install the optional extra (pip install -e '.[spark]'; make test does)"
 
 #: every dbt Python model, with the schema of the frame it returns
 MODELS: dict[str, Any] = {
@@ -144,9 +148,7 @@ def test_the_databricks_profile_reads_every_setting_from_the_environment() -> No
 
 @pytest.fixture(scope="module")
 def spark():
-    pytest.importorskip(
-        "pyspark", reason="pyspark is missing: install the optional extra (pip install -e '.[spark]'; make test does)"
-    )
+    pytest.importorskip("pyspark", reason=NO_PYSPARK)
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -382,3 +384,59 @@ def test_on_spark_the_spark_executor_runs_on_the_models_session(spark, warehouse
     assert used and all(session is spark for session in used)  # the model's session, not a new one
     _assert_same_rows(expected, got, schemas.BACKTEST, name)
     assert spark.getActiveSession() is spark  # the run left dbt's session open
+
+
+# ------------------------------------------------------------- Spark Connect (serverless, shared clusters)
+
+CONNECT_CLIENT = """
+import pickle, sys
+import pandas as pd
+from pyspark.sql import SparkSession
+from demand_forecast.dbt_bridge import is_spark_session, to_output, to_pandas, typed
+from demand_forecast.forecasting import schemas
+
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+spark.conf.set("spark.sql.session.timeZone", sys.argv[3])
+frame = pd.DataFrame({
+    "model_name": ["ets", "theta"], "model_version": ["1", None], "as_of_month": ["2026-03-01", "2026-03-01"],
+    "config_hash": ["abc", "abc"], "train_start": ["2023-01-01", None], "train_end": ["2026-02-01"] * 2,
+    "n_series": [40, 38], "wape": [0.25, float("nan")], "fit_seconds": [1.5, 0.25],
+    "registered_at": pd.to_datetime(["2026-03-02 23:30:00", "2026-03-02 23:30:00"]),
+})
+out = to_output(frame, schemas.REGISTRY, spark)
+source = spark.createDataFrame(out.toArrow())  # a table as dbt.ref() would give it
+result = {
+    "session": is_spark_session(spark), "class": type(out).__module__ + "." + type(out).__name__,
+    "schema": out.schema.simpleString(), "expected": typed(frame, schemas.REGISTRY),
+    "read": typed(to_pandas(source), schemas.REGISTRY), "dates": [r.as_of_month for r in out.collect()],
+}
+with open(sys.argv[2], "wb") as saved:
+    pickle.dump(result, saved)
+"""
+
+
+@pytest.fixture(scope="module")
+def connect_url(request) -> str:
+    """URL of a Spark Connect server on 127.0.0.1 (test_spark_connect.py's fixture, one for this module)."""
+    pytest.importorskip("pyspark", reason=NO_PYSPARK)
+    return request.getfixturevalue("connect_server")["url"]
+
+
+@pytest.mark.slow
+def test_through_spark_connect_the_frames_are_the_same(connect_url, tmp_path) -> None:
+    """A Spark Connect session (what serverless and shared clusters give) writes and reads the same rows."""
+    saved = tmp_path / "result.pickle"
+    client = subprocess.run(  # a client process of its own: this one holds a classic session
+        [sys.executable, "-c", CONNECT_CLIENT, connect_url, str(saved), SESSION_TIME_ZONE],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert client.returncode == 0, client.stderr[-3000:]
+    with open(saved, "rb") as stored:
+        result = pickle.load(stored)
+    assert result["session"] and result["class"] == "pyspark.sql.connect.dataframe.DataFrame"
+    declared = ",".join(f"{column}:{SPARK_TYPES[kind]}" for column, kind in schemas.REGISTRY.columns)
+    assert result["schema"] == f"struct<{declared}>"
+    assert result["dates"] == [dt.date(2026, 3, 1)] * 2  # a DATE, not shifted by the session time zone
+    pd.testing.assert_frame_equal(result["read"], result["expected"], check_exact=True)
