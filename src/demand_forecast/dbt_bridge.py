@@ -297,10 +297,10 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _is_pyspark(value: Any, class_name: str, package: str = "pyspark.sql") -> bool:
+def _is_pyspark(value: Any, class_name: str) -> bool:
     """Whether ``value`` is an instance of a PySpark class ``class_name`` (classic or Spark Connect),
     checked by name so that nothing imports pyspark where it is not installed."""
-    return any(cls.__name__ == class_name and cls.__module__.startswith(package) for cls in type(value).__mro__)
+    return any(cls.__name__ == class_name and cls.__module__.startswith("pyspark.sql") for cls in type(value).__mro__)
 
 
 def is_spark_session(session: Any) -> bool:
@@ -343,13 +343,11 @@ def to_pandas(relation: Any) -> pd.DataFrame:
     Accepts a DuckDB relation (dbt-duckdb: ``.df()``), a Spark DataFrame (dbt-databricks, classic or
     Spark Connect: its rows go through Arrow and DuckDB's own conversion, so each column gets the
     dtype it has on DuckDB: DATE as ``datetime64[us]``, DECIMAL as float64, text as ``str``, integers
-    with nulls as ``Int64``), a pandas-on-Spark frame, or a pandas frame (copied).  Time-zone-aware
+    with nulls as ``Int64``), or a pandas frame (copied).  Time-zone-aware
     timestamps come out as naive UTC.
     """
     if isinstance(relation, pd.DataFrame):
         frame = relation.copy()
-    elif _is_pyspark(relation, "DataFrame", "pyspark.pandas"):
-        return to_pandas(relation.to_spark())
     elif _is_pyspark(relation, "DataFrame"):
         with duckdb.connect() as connection:
             frame = connection.from_arrow(_spark_arrow(relation)).df()

@@ -168,6 +168,47 @@ def spark():
     session.stop()
 
 
+SMALL = """
+select * from (values
+    ('A', date '2026-03-01', 2::bigint, 1.5::double, true, timestamp '2026-03-02 23:30:00', 1.25::decimal(9, 2)),
+    ('B', null, null, null, null, null, null)
+) as t(product_id, month, n, x, ok, stamped, price)
+"""
+
+
+@pytest.mark.slow
+def test_before_pyspark_4_the_output_goes_as_rows_of_the_same_types(spark, monkeypatch) -> None:
+    frame = pd.DataFrame(
+        {
+            "model_name": ["ets", None],
+            "as_of_month": ["2026-03-01", None],
+            "n_series": [40, None],
+            "wape": [0.25, float("nan")],
+            "registered_at": pd.to_datetime(["2026-03-02 23:30:00", None]),
+        }
+    )
+    kinds = {
+        "model_name": "str",
+        "as_of_month": "date",
+        "n_series": "int",
+        "wape": "float",
+        "registered_at": "timestamp",
+    }
+    through_arrow = to_output(frame, kinds, spark)
+    monkeypatch.setattr(dbt_bridge, "_accepts_arrow", lambda: False)
+    through_rows = to_output(frame, kinds, spark)
+    assert through_rows.schema == through_arrow.schema
+    assert through_rows.collect() == through_arrow.collect()
+    pd.testing.assert_frame_equal(typed(to_pandas(through_rows), kinds), typed(frame, kinds), check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_null_of_every_type_reads_as_on_duckdb(spark) -> None:
+    with duckdb.connect() as connection:
+        relation = connection.sql(SMALL)
+        pd.testing.assert_frame_equal(to_pandas(_spark_frame(spark, relation)), relation.df(), check_exact=True)
+
+
 def _spark_frame(spark, relation: duckdb.DuckDBPyRelation):
     """A DuckDB table as the Spark DataFrame Databricks would hold: DATE as DATE, DECIMAL as DECIMAL,
     and a TIMESTAMP (naive UTC in this project) as the same instant."""
