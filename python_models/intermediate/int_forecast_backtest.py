@@ -1,6 +1,6 @@
 """Rolling-origin backtest: every model's forecasts at each cutoff before the as-of month."""
 
-from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
+from demand_forecast.dbt_bridge import load_inputs, shared_run, to_output
 from demand_forecast.forecasting import schemas
 
 
@@ -12,5 +12,5 @@ def model(dbt, session):
         dbt.ref("int_batch_parameters"),
         dbt.config.get("forecast_settings"),
     )
-    result = shared_run(panel, profiles, as_of_month, config)
-    return typed(result.backtest, schemas.BACKTEST)
+    result = shared_run(panel, profiles, as_of_month, config, session)
+    return to_output(result.backtest, schemas.BACKTEST, session)

@@ -1,6 +1,6 @@
 """Champion model and ensemble members per product, with the reason for the choice."""
 
-from demand_forecast.dbt_bridge import load_inputs, shared_run, typed
+from demand_forecast.dbt_bridge import load_inputs, shared_run, to_output
 from demand_forecast.forecasting import schemas
 
 
@@ -13,5 +13,5 @@ def model(dbt, session):
         dbt.ref("int_batch_parameters"),
         dbt.config.get("forecast_settings"),
     )
-    result = shared_run(panel, profiles, as_of_month, config)
-    return typed(result.selection, schemas.SELECTION)
+    result = shared_run(panel, profiles, as_of_month, config, session)
+    return to_output(result.selection, schemas.SELECTION, session)

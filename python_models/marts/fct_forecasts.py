@@ -5,7 +5,7 @@ Incremental, delete+insert by as_of_month: re-running a month replaces that mont
 the forecasts of earlier months are never changed.
 """
 
-from demand_forecast.dbt_bridge import forecast_run, invocation_id, mark_selected, typed
+from demand_forecast.dbt_bridge import forecast_run, invocation_id, mark_selected, to_output
 from demand_forecast.forecasting import schemas
 
 
@@ -17,7 +17,8 @@ def model(dbt, session):
         dbt.ref("int_series_profiles"),
         dbt.ref("int_batch_parameters"),
         dbt.config.get("forecast_settings"),
+        session,
     )
     forecasts = mark_selected(run.result.forecasts, run.result.selection, run.selected_forecast)
     forecasts["run_id"] = invocation_id()
-    return typed(forecasts, schemas.FORECASTS)
+    return to_output(forecasts, schemas.FORECASTS, session)

@@ -6,7 +6,7 @@ Incremental, delete+insert by as_of_month like fct_forecasts: re-running a month
 month's rows only, the rows of earlier months are never changed.
 """
 
-from demand_forecast.dbt_bridge import forecast_run, invocation_id, typed
+from demand_forecast.dbt_bridge import forecast_run, invocation_id, to_output
 from demand_forecast.forecasting import schemas
 from demand_forecast.forecasting.hierarchy import forecast_hierarchy
 
@@ -19,10 +19,11 @@ def model(dbt, session):
         dbt.ref("int_series_profiles"),
         dbt.ref("int_batch_parameters"),
         dbt.config.get("forecast_settings"),
+        session,
     )
     hierarchy = forecast_hierarchy(
         run.panel, run.profiles, run.as_of_month, run.config, run.result, run.selected_forecast
     )
     forecasts = hierarchy.forecasts
     forecasts["run_id"] = invocation_id()
-    return typed(forecasts, schemas.FORECASTS_BY_GROUP)
+    return to_output(forecasts, schemas.FORECASTS_BY_GROUP, session)

@@ -8,7 +8,7 @@ row, a run with other settings adds rows, so experiments can be compared side by
 import datetime as dt
 import json
 
-from demand_forecast.dbt_bridge import config_hash, invocation_id, load_inputs, shared_run, typed
+from demand_forecast.dbt_bridge import config_hash, invocation_id, load_inputs, shared_run, to_output
 from demand_forecast.forecasting import schemas
 
 
@@ -25,10 +25,10 @@ def model(dbt, session):
         dbt.ref("int_batch_parameters"),
         dbt.config.get("forecast_settings"),
     )
-    result = shared_run(panel, profiles, as_of_month, config)
+    result = shared_run(panel, profiles, as_of_month, config, session)
     registry = result.registry.copy()
     registry["config_hash"] = config_hash(config)
     registry["config_json"] = json.dumps(config.to_dict(), sort_keys=True)
     registry["dbt_invocation_id"] = invocation_id()
     registry["registered_at"] = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    return typed(registry, schemas.REGISTRY)
+    return to_output(registry, schemas.REGISTRY, session)

@@ -3,7 +3,7 @@ against the demand that came, for the selected forecast and the WMA baseline, pe
 class (demand_forecast.purchasing.simulation, docs/purchasing.md).
 """
 
-from demand_forecast.dbt_bridge import typed
+from demand_forecast.dbt_bridge import to_output, to_pandas
 from demand_forecast.purchasing.settings import PurchasingSettings
 from demand_forecast.purchasing.simulation import SIMULATION_SCHEMA, inventory_simulation
 
@@ -13,11 +13,11 @@ SCHEMA = {"as_of_month": "date", **SIMULATION_SCHEMA}
 def model(dbt, session):
     dbt.config(materialized="table")
     settings = PurchasingSettings.from_dbt(dbt.config.get("purchasing_settings"))
-    as_of = dbt.ref("int_batch_parameters").df()["as_of_month"].iloc[0]
-    rules = dbt.ref("int_ordering_rules").df()
-    profiles = dbt.ref("int_series_profiles").df()
-    panel = dbt.ref("int_monthly_demand").df()
-    plans = dbt.ref("fct_purchase_plans").df()
+    as_of = to_pandas(dbt.ref("int_batch_parameters"))["as_of_month"].iloc[0]
+    rules = to_pandas(dbt.ref("int_ordering_rules"))
+    profiles = to_pandas(dbt.ref("int_series_profiles"))
+    panel = to_pandas(dbt.ref("int_monthly_demand"))
+    plans = to_pandas(dbt.ref("fct_purchase_plans"))
     products = profiles[["product_id", "product_group", "demand_class"]].merge(
         rules[["product_id", "unit_cost", "holding_cost_rate"]], on="product_id", how="left"
     )
@@ -30,4 +30,4 @@ def model(dbt, session):
         as_of,
     )
     summary["as_of_month"] = as_of
-    return typed(summary, SCHEMA)
+    return to_output(summary, SCHEMA, session)

@@ -1,10 +1,16 @@
-"""What the dbt Python models share: config from dbt vars, one forecasting run per invocation.
+"""What the dbt Python models share: config from dbt vars, one forecasting run per invocation, and
+the frames they read and return on either adapter.
 
 A dbt Python model returns one frame, while one forecasting run yields several (backtest, metrics,
 selection, forecasts, registry). The run is therefore computed once and memoised in this module,
 keyed by a hash of its inputs (panel, profiles, as-of month, config): dbt-duckdb runs Python models
 inside the dbt process, so the models of one ``dbt build`` share the run, and a model built on its
 own (``dbt build --select fct_forecasts``) recomputes the identical run from the same inputs.
+
+The same model files run on dbt-duckdb and on dbt-databricks (docs/scale.md, "Databricks"):
+:func:`to_pandas` reads what ``dbt.ref`` returns on either (a DuckDB relation, a Spark DataFrame) as
+the same pandas frame, and :func:`to_output` returns the model's frame as the adapter wants it (a
+pandas frame for DuckDB, a Spark DataFrame of an explicit schema when ``session`` is a SparkSession).
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .forecasting.config import ForecastConfig
 from .forecasting.pipeline import ForecastResult, run_forecasting
@@ -113,16 +121,37 @@ def run_key(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, confi
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-def shared_run(panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig) -> ForecastResult:
-    """The forecasting run for these inputs, computed once per process."""
+def shared_run(
+    panel: pd.DataFrame, profiles: pd.DataFrame, as_of_month: Any, config: ForecastConfig, session: Any = None
+) -> ForecastResult:
+    """The forecasting run for these inputs, computed once per process.
+
+    ``session`` is the model's ``session``: when it is a SparkSession (dbt-databricks) and
+    ``forecast_executor`` is ``spark`` with neither ``spark_remote`` nor ``spark_master`` set, the
+    per-series work runs on that session (see :func:`executor_for_session`).
+    """
     key = run_key(panel, profiles, as_of_month, config)
     with _LOCK:
         if key not in _RESULTS:
             while len(_RESULTS) >= _MAX_CACHED:
                 _RESULTS.pop(next(iter(_RESULTS)))
             with progress_lines():  # stage, series done / total, elapsed: into the batch's log
-                _RESULTS[key] = run_forecasting(panel, profiles, as_of_month, config)
+                executor = executor_for_session(config, session)
+                _RESULTS[key] = run_forecasting(panel, profiles, as_of_month, config, executor)
         return _RESULTS[key]
+
+
+def executor_for_session(config: ForecastConfig, session: Any) -> Any:
+    """The executor a model hands to the run: a SparkExecutor on the model's own SparkSession when
+    ``forecast_executor`` is ``spark`` and no ``spark_remote`` / ``spark_master`` names another one;
+    otherwise None (the run picks the executor ``config`` names, as on DuckDB)."""
+    if config.forecast_executor != "spark" or config.spark_remote or config.spark_master:
+        return None
+    if not is_spark_session(session):
+        return None
+    from .forecasting.spark_executor import SparkExecutor  # pyspark is there when the session is Spark's
+
+    return SparkExecutor(session)
 
 
 def config_hash(config: ForecastConfig) -> str:
@@ -147,9 +176,9 @@ def load_inputs(
 
     The refs are passed in because dbt only sees the ``dbt.ref`` calls written in the model file.
     """
-    panel_frame = panel.df()
-    profiles_frame = profiles.df()
-    as_of_month = pd.Timestamp(parameters.df()["as_of_month"].iloc[0])
+    panel_frame = to_pandas(panel)
+    profiles_frame = to_pandas(profiles)
+    as_of_month = pd.Timestamp(to_pandas(parameters)["as_of_month"].iloc[0])
     return panel_frame, profiles_frame, as_of_month, forecast_config(settings)
 
 
@@ -165,15 +194,18 @@ class ForecastRun:
     selected_forecast: str
 
 
-def forecast_run(panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None) -> ForecastRun:
+def forecast_run(
+    panel: Any, profiles: Any, parameters: Any, settings: Mapping[str, Any] | None, session: Any = None
+) -> ForecastRun:
     """The inputs of a forecast mart (see :func:`load_inputs`), the run shared by the models of one
-    dbt invocation (:func:`shared_run`) and var ``selected_forecast`` (``ensemble`` when not set).
+    dbt invocation (:func:`shared_run`, on the model's ``session``) and var ``selected_forecast``
+    (``ensemble`` when not set).
 
     The mart still writes its ``dbt.ref`` and ``dbt.config.get`` calls itself: dbt only sees the
     ones written in the model file.
     """
     panel_frame, profiles_frame, as_of_month, config = load_inputs(panel, profiles, parameters, settings)
-    result = shared_run(panel_frame, profiles_frame, as_of_month, config)
+    result = shared_run(panel_frame, profiles_frame, as_of_month, config, session)
     selected = (settings or {}).get("selected_forecast") or "ensemble"
     return ForecastRun(panel_frame, profiles_frame, as_of_month, config, result, selected)
 
@@ -239,3 +271,127 @@ def typed(frame: pd.DataFrame, schema: TableSchema | Mapping[str, str]) -> pd.Da
         else:
             out[column] = values.astype("object").where(values.notna(), None).astype("string")
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- frames on DuckDB and on Spark
+
+#: Spark SQL type of every column kind of a :class:`TableSchema` (what :func:`to_output` declares).  A
+#: ``date`` is a DATE (no time zone can shift a month); a ``timestamp`` is a TIMESTAMP whose naive
+#: pandas value is read as UTC.
+SPARK_TYPES: dict[str, str] = {
+    "str": "string",
+    "int": "bigint",
+    "float": "double",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def _is_pyspark(value: Any, class_name: str) -> bool:
+    """Whether ``value`` is an instance of a PySpark class ``class_name`` (classic or Spark Connect),
+    checked by name so that nothing imports pyspark where it is not installed."""
+    return any(cls.__name__ == class_name and cls.__module__.startswith("pyspark.sql") for cls in type(value).__mro__)
+
+
+def is_spark_session(session: Any) -> bool:
+    """Whether a Python model's ``session`` is a SparkSession (dbt-databricks; classic or Spark Connect)."""
+    return _is_pyspark(session, "SparkSession")
+
+
+def _kinds(schema: TableSchema | Mapping[str, str]) -> dict[str, str]:
+    return schema.kinds if isinstance(schema, TableSchema) else dict(schema)
+
+
+def spark_schema(schema: TableSchema | Mapping[str, str]) -> str:
+    """The Spark DDL schema (``` `column` type, ...```) of a table schema, in its column order."""
+    return ", ".join(f"`{name}` {SPARK_TYPES[kind]}" for name, kind in _kinds(schema).items())
+
+
+def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time-zone-aware columns as naive UTC, the convention of the project's timestamps."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
+            frame[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None)
+    return frame
+
+
+def _spark_arrow(frame: Any) -> pa.Table:
+    """A Spark DataFrame's rows as Arrow (``toArrow``, PySpark 4; before it, through ``toPandas``)."""
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()  # timestamps arrive as UTC instants, dates as date32, decimals as decimal128
+    local = frame.toPandas()  # Spark 3.5: timestamps as wall time of the session's time zone
+    zone = frame.sparkSession.conf.get("spark.sql.session.timeZone")
+    for field in frame.schema.fields:
+        if field.dataType.typeName() == "timestamp":
+            local[field.name] = pd.to_datetime(local[field.name]).dt.tz_localize(zone).dt.tz_convert("UTC")
+    return pa.Table.from_pandas(local, preserve_index=False)
+
+
+def to_pandas(relation: Any) -> pd.DataFrame:
+    """What ``dbt.ref`` returned, as the pandas frame the package reads, the same on either adapter.
+
+    Accepts a DuckDB relation (dbt-duckdb: ``.df()``), a Spark DataFrame (dbt-databricks, classic or
+    Spark Connect: its rows go through Arrow and DuckDB's own conversion, so each column gets the
+    dtype it has on DuckDB: DATE as ``datetime64[us]``, DECIMAL as float64, text as ``str``, integers
+    with nulls as ``Int64``), or a pandas frame (copied).  Time-zone-aware
+    timestamps come out as naive UTC.
+    """
+    if isinstance(relation, pd.DataFrame):
+        frame = relation.copy()
+    elif _is_pyspark(relation, "DataFrame"):
+        with duckdb.connect() as connection:
+            frame = connection.from_arrow(_spark_arrow(relation)).df()
+    elif hasattr(relation, "df"):
+        frame = relation.df()
+    else:
+        raise TypeError(
+            f"cannot read a {type(relation).__module__}.{type(relation).__name__} as a frame: a Python model "
+            "passes what dbt.ref() returns (a DuckDB relation on dbt-duckdb, a Spark DataFrame on "
+            "dbt-databricks) or a pandas DataFrame"
+        )
+    return _utc_naive(frame)
+
+
+def _arrow_table(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:
+    """A :func:`typed` frame as Arrow with the exact type of every kind (NaN and NA become null)."""
+    arrays = []
+    for name, kind in kinds.items():
+        values = pa.array(frame[name], from_pandas=True)
+        arrays.append(values.cast(_ARROW_TYPES[kind]))  # naive timestamps are UTC; dates are midnight
+    return pa.Table.from_arrays(arrays, names=list(kinds))
+
+
+def _accepts_arrow() -> bool:
+    """Whether ``createDataFrame`` takes a pyarrow Table (PySpark 4 and later)."""
+    import pyspark
+
+    return int(pyspark.__version__.split(".")[0]) >= 4
+
+
+def to_output(frame: pd.DataFrame, schema: TableSchema | Mapping[str, str], session: Any = None) -> Any:
+    """What a Python model returns: ``frame`` cast to ``schema`` (:func:`typed`), as a pandas frame
+    for dbt-duckdb, or as a Spark DataFrame with the explicit schema :func:`spark_schema` when
+    ``session`` is a SparkSession (dbt-databricks).
+
+    On Spark the rows go through Arrow with exact types: text, int64, float64, booleans, dates as
+    DATE (days, so no session time zone shifts a month) and timestamps as UTC instants.
+    """
+    out = typed(frame, schema)
+    if not is_spark_session(session):
+        return out
+    kinds = _kinds(schema)
+    table = _arrow_table(out, kinds)
+    if _accepts_arrow():
+        return session.createDataFrame(table, schema=spark_schema(kinds))
+    rows = [tuple(row.values()) for row in table.to_pylist()]  # PySpark 3.5: Python values, exact per type
+    return session.createDataFrame(rows, schema=spark_schema(kinds))

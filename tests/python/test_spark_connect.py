@@ -37,6 +37,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+BIND_ERROR = b"Error starting Spark Connect server"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _settled(server: subprocess.Popen, log: Path) -> bool:
+    """Still running a second later, without a bind error in its log."""
+    time.sleep(1)
+    return server.poll() is None and BIND_ERROR not in log.read_bytes()
+
+
 @pytest.fixture(scope="module")
 def connect_server(tmp_path_factory):
     """A Spark Connect server on 127.0.0.1 (PySpark ships its jar), started here and stopped after the module."""
@@ -70,8 +84,10 @@ def connect_server(tmp_path_factory):
         )
     try:
         deadline = time.monotonic() + 300
-        while b"start GRPC service" not in log.read_bytes():
-            if server.poll() is not None or time.monotonic() > deadline:
+        # the server logs "start GRPC service" before it binds the port: ready is listening, still running,
+        # and no bind error (another process may have taken the free port meanwhile: then fail, not hang)
+        while not (_listening(port) and b"start GRPC service" in log.read_bytes() and _settled(server, log)):
+            if server.poll() is not None or time.monotonic() > deadline or BIND_ERROR in log.read_bytes():
                 pytest.fail(
                     f"the Spark Connect server did not start; its log:\n{log.read_text(errors='replace')[-3000:]}"
                 )
