@@ -6,7 +6,7 @@ Incremental, delete+insert by as_of_month like fct_forecasts: re-running a month
 month's rows only, the rows of earlier months are never changed.
 """
 
-from demand_forecast.dbt_bridge import forecast_run, invocation_id, to_output
+from demand_forecast.dbt_bridge import executor_for_session, forecast_run, invocation_id, to_output
 from demand_forecast.forecasting import schemas
 from demand_forecast.forecasting.hierarchy import forecast_hierarchy
 
@@ -22,7 +22,13 @@ def model(dbt, session):
         session,
     )
     hierarchy = forecast_hierarchy(
-        run.panel, run.profiles, run.as_of_month, run.config, run.result, run.selected_forecast
+        run.panel,
+        run.profiles,
+        run.as_of_month,
+        run.config,
+        run.result,
+        run.selected_forecast,
+        executor=executor_for_session(run.config, session),  # the group series on the model's Spark session too
     )
     forecasts = hierarchy.forecasts
     forecasts["run_id"] = invocation_id()

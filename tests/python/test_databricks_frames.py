@@ -481,3 +481,54 @@ def test_through_spark_connect_the_frames_are_the_same(connect_url, tmp_path) ->
     assert result["schema"] == f"struct<{declared}>"
     assert result["dates"] == [dt.date(2026, 3, 1)] * 2  # a DATE, not shifted by the session time zone
     pd.testing.assert_frame_equal(result["read"], result["expected"], check_exact=True)
+
+
+def test_the_group_forecasts_run_on_the_executor_of_the_models_session(monkeypatch):
+    """fct_forecasts_by_group hands forecast_hierarchy the executor of its own session (a SparkExecutor on
+    dbt-databricks with forecast_executor spark), so the aggregate series' fits do not look for another session."""
+    import types
+
+    spec = importlib.util.spec_from_file_location(
+        "fct_forecasts_by_group_wiring", ROOT / "python_models" / "marts" / "fct_forecasts_by_group.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    session, executor, seen = object(), object(), {}
+    run = types.SimpleNamespace(
+        panel="panel", profiles="profiles", as_of_month="2026-01-01", config="config", result="result",
+        selected_forecast="ensemble",
+    )  # fmt: skip
+
+    def fake_executor_for_session(config, given_session):
+        seen["for_session"] = (config, given_session)
+        return executor
+
+    def fake_hierarchy(*args, **kwargs):
+        seen["executor"] = kwargs.get("executor")
+        return types.SimpleNamespace(forecasts=pd.DataFrame({"node_id": ["total"]}))
+
+    monkeypatch.setattr(module, "forecast_run", lambda *args, **kwargs: run)
+    monkeypatch.setattr(module, "executor_for_session", fake_executor_for_session)
+    monkeypatch.setattr(module, "forecast_hierarchy", fake_hierarchy)
+    monkeypatch.setattr(module, "to_output", lambda frame, schema, given_session: frame)
+    out = module.model(_ConfigurableDbt(), session)
+    assert seen["for_session"] == ("config", session)
+    assert seen["executor"] is executor
+    assert list(out["node_id"]) == ["total"]
+
+
+class _ConfigurableDbt:
+    """The least of dbt a Python model touches: config(...), config.get(name) and ref(name)."""
+
+    class _Config:
+        def __call__(self, **kwargs):
+            return None
+
+        def get(self, name):
+            return None
+
+    def __init__(self):
+        self.config = self._Config()
+
+    def ref(self, name):
+        return name
