@@ -19,7 +19,7 @@
 -- belong to a later batch (mart_quarantine_summary counts them as not_yet_in_scope).
 with
 
-sales_lines as (
+sales_lines as not materialized (
 
     select * from {{ ref('stg_raw__sales_lines') }}
 
@@ -37,7 +37,7 @@ products as (
 
 ),
 
-in_scope as (
+in_scope as not materialized (
 
     select
         sales_lines.*,
