@@ -68,8 +68,10 @@ with_selling_days as (
             selling_windows.*,
             case
                 when selling_windows.first_selling_day <= selling_windows.last_selling_day
-                    then ((cast(1 as bigint) << (day(selling_windows.last_selling_day) + 1)) - 1)
-                    - ((cast(1 as bigint) << day(selling_windows.first_selling_day)) - 1)
+                    -- bits first..last: 2^(last + 1) - 2^first
+                    then
+                        (cast(1 as bigint) << (day(selling_windows.last_selling_day) + 1))
+                        - (cast(1 as bigint) << day(selling_windows.first_selling_day))
                 else 0
             end as selling_mask
         from selling_windows

@@ -148,6 +148,7 @@ def compare_warehouses(new: Path, old: Path) -> list[list[object]]:
 
     connection = duckdb.connect(str(new), read_only=True)
     try:
+        connection.execute("set enable_progress_bar = false")
         connection.execute(f"attach '{str(old).replace(chr(39), chr(39) * 2)}' as old (read_only)")
         schemas = ", ".join(f"'{s}'" for s in COMPARED_SCHEMAS)
         listing = (
@@ -230,6 +231,7 @@ def write_explain(paths: bench.DbtPaths, models: Sequence[str], threads: int, me
     import duckdb
 
     connection = duckdb.connect(str(paths.database), config={"threads": threads, "memory_limit": memory})
+    connection.execute("set enable_progress_bar = false")
     parts, profiles = [], {}
     try:
         for model in models:
