@@ -17,7 +17,7 @@
 -- for monthly data) has one row per month here; its window is `outlier_window_months` months and it
 -- needs `outlier_min_months` of them (a full seasonal cycle, so a first seasonal peak is not capped).
 -- Speed: a rolling median over every day is the costly part at scale (tens of millions of days),
--- so one cheap window pass (count, max) finds the few candidate days that pass the first three
+-- so one cheap window pass (position, max) finds the few candidate days that pass the first three
 -- tests, and the median and MAD are computed for those alone, from their windows joined back.
 -- rolling_median, rolling_mad and outlier_threshold are therefore null on every other day.
 {%- set outlier_windows = {
@@ -73,15 +73,17 @@ daily_with_grain as (
 
 ),
 
--- one cheap window pass: position, size and largest day of each day's trailing window
-trailing_stats as (
+-- one cheap window pass: position and largest day of each day's trailing window (its size follows
+-- from the position: a row-framed window holds every earlier row up to its length)
+trailing_windows as (
     {%- for grain, window in outlier_windows.items() %}
 
         select
             daily_with_grain.*,
+            {{ window.rows }} as window_rows,
+            {{ window.min_rows }} as window_min_rows,
             row_number() over trailing_window as day_index,
-            max(daily_with_grain.units_net) over trailing_window as window_max_units,
-            count(*) over trailing_window as window_sale_days
+            max(daily_with_grain.units_net) over trailing_window as window_max_units
         from daily_with_grain
         where daily_with_grain.sales_grain = '{{ grain }}'
         window
@@ -98,26 +100,35 @@ trailing_stats as (
 
 ),
 
+-- a candidate passes the three cheap tests; only candidates get a median and MAD
+trailing_stats as (
+
+    select
+        with_size.*,
+        coalesce(
+            with_size.units_net >= {{ var('outlier_min_units') }}
+            and with_size.window_sale_days >= with_size.window_min_rows
+            and with_size.units_net > {{ var('outlier_window_max_multiple') }} * with_size.window_max_units,
+            false
+        ) as is_candidate
+    from (
+        select
+            trailing_windows.*,
+            least(trailing_windows.day_index - 1, trailing_windows.window_rows) as window_sale_days
+        from trailing_windows
+    ) as with_size
+
+),
+
 candidates as (
 
     select
         trailing_stats.product_id,
         trailing_stats.sale_date,
         trailing_stats.day_index,
-        case trailing_stats.sales_grain
-            {%- for grain, window in outlier_windows.items() %}
-                when '{{ grain }}' then {{ window.rows }}
-            {%- endfor %}
-        end as window_rows
+        trailing_stats.window_rows
     from trailing_stats
-    where
-        trailing_stats.units_net >= {{ var('outlier_min_units') }}
-        and trailing_stats.window_sale_days >= case trailing_stats.sales_grain
-            {%- for grain, window in outlier_windows.items() %}
-                when '{{ grain }}' then {{ window.min_rows }}
-            {%- endfor %}
-        end
-        and trailing_stats.units_net > {{ var('outlier_window_max_multiple') }} * trailing_stats.window_max_units
+    where trailing_stats.is_candidate
 
 ),
 
@@ -164,7 +175,19 @@ candidate_levels as (
 
 ),
 
+-- every other day has no level: split by the candidate flag rather than joining every day with
+-- the few candidates' levels (the join would hash all days to find a handful)
 flagged as (
+
+    select
+        trailing_stats.*,
+        cast(null as double) as rolling_median,
+        cast(null as double) as rolling_mad,
+        cast(null as double) as outlier_threshold
+    from trailing_stats
+    where not trailing_stats.is_candidate
+
+    union all
 
     select
         trailing_stats.*,
@@ -178,6 +201,7 @@ flagged as (
         on
             trailing_stats.product_id = candidate_levels.product_id
             and trailing_stats.sale_date = candidate_levels.sale_date
+    where trailing_stats.is_candidate
 
 ),
 

@@ -17,9 +17,12 @@
 -- monthly totals an import writes). The ceilings only catch values no real data holds (10^9).
 -- Lines loaded after the load cut-off, or sold after the as-of month end, are not here at all: they
 -- belong to a later batch (mart_quarantine_summary counts them as not_yet_in_scope).
+-- Speed: the lines (staging and in scope) are read again by each of their readers (`not
+-- materialized`) rather than buffered once: buffering every wide line for four readers made DuckDB
+-- spill at tens of millions of lines, and each reader needs only a few of the columns.
 with
 
-sales_lines as (
+sales_lines as not materialized (
 
     select * from {{ ref('stg_raw__sales_lines') }}
 
@@ -37,7 +40,7 @@ products as (
 
 ),
 
-in_scope as (
+in_scope as not materialized (
 
     select
         sales_lines.*,
