@@ -32,6 +32,7 @@ MASE scaled by the in-sample seasonal-naive MAE of each product's history up to 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,8 @@ def apply_overrides(config, overrides: list[str]):
             changes[field] = value.lower() in ("1", "true", "yes")
         elif isinstance(current, (int, float)):
             changes[field] = type(current)(value)
+        elif isinstance(current, dict):
+            changes[field] = {**current, **json.loads(value)}
         elif isinstance(current, tuple):
             changes[field] = tuple(type(current[0])(v) if current else v for v in value.split(",") if v)
         else:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,9 +31,62 @@ from bench_accuracy import apply_overrides
 
 bench.ensure_package_importable()
 from demand_forecast.forecasting.config import ForecastConfig  # noqa: E402
+from demand_forecast.forecasting.ensembles import best_combination  # noqa: E402
 from demand_forecast.forecasting.pipeline import run_forecasting  # noqa: E402
 
 PEERS = ("peer_autoets", "peer_autotheta", "peer_ets_theta_mean")
+#: rows of the backtest frame that are not base models (the nested score rebuilds the ensemble itself)
+DERIVED = ("ensemble", "champion")
+
+
+def nested_scores(
+    backtest: pd.DataFrame, scales: pd.Series, pools: pd.Series, config: ForecastConfig, n_eval: int = 6
+) -> pd.DataFrame:
+    """MASE of the pooled ensemble choice out of sample, inside the backtest, beside every base model.
+
+    The hold-out of a dataset is one origin (3 months); this score uses the backtest's last ``n_eval``
+    cutoffs as further origins. At each of them the ensemble's members are chosen per pool
+    (``pools``: product id -> pool label, e.g. the demand class) with the package's own
+    ``best_combination`` from the backtest points already known then (forecast month <= the cutoff),
+    and scored on that cutoff's points; so are the base models. ``scales`` (series id -> MASE
+    denominator) is the series' in-sample seasonal-naive MAE, as in ``scoring.mase_scales``. A pool
+    with fewer than ``config.ensemble_min_pool_points`` known points forecasts with its best single
+    model of the known points (the package would use the per-product ranking there). Returns one row
+    per method: ``points`` and ``mase``, over the points every method forecasts.
+    """
+    base = backtest[~backtest["model_name"].isin(DERIVED) & backtest["actual"].notna()]
+    wide = base.pivot_table(
+        index=["product_id", "cutoff_month", "horizon"], columns="model_name", values="forecast", aggfunc="first"
+    )
+    models = list(wide.columns)
+    keys = wide.index.to_frame(index=False)
+    actual = base.groupby(["product_id", "cutoff_month", "horizon"])["actual"].first().reindex(wide.index).to_numpy()
+    scale = keys["product_id"].map(scales).to_numpy(float)
+    target = (pd.to_datetime(keys["cutoff_month"]).dt.to_period("M") + keys["horizon"].to_numpy()).to_numpy()
+    cutoff = pd.to_datetime(keys["cutoff_month"]).dt.to_period("M").to_numpy()
+    pool = keys["product_id"].map(pools).fillna("?").to_numpy()
+    values = wide.to_numpy(float)
+    ensemble = np.full(len(wide), np.nan)
+    evaluated = np.zeros(len(wide), dtype=bool)
+    for c in sorted(set(cutoff))[-n_eval:]:
+        known, now = target <= c, cutoff == c
+        evaluated |= now
+        for label in np.unique(pool[now]):
+            at, here = known & (pool == label), now & (pool == label)
+            size = int(config.ensemble_size) if at.sum() >= config.ensemble_min_pool_points else 1
+            choice = best_combination(values[at], actual[at], size, config.ensemble_method, scale=scale[at])
+            if choice is None:
+                continue
+            members = values[here][:, list(choice.members)]
+            if config.ensemble_method == "median" and len(choice.members) > 2:
+                ensemble[here] = np.nanmedian(members, axis=1)
+            else:
+                ensemble[here] = np.nanmean(members, axis=1)
+    errors = np.abs(np.column_stack([ensemble, values]) - actual[:, None]) / scale[:, None]
+    errors = errors[evaluated]
+    common = np.isfinite(errors).all(axis=1)
+    names = ["ensemble (nested)", *models]
+    return pd.DataFrame({"points": int(common.sum()), "mase": errors[common].mean(axis=0)}, index=names)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +97,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--set", action="append", default=[], help="FIELD=VALUE of ForecastConfig (repeatable)")
     ap.add_argument("--selected", default="ensemble", choices=["ensemble", "champion"], help="the selected forecast")
     ap.add_argument("--n-jobs", type=int, default=2, help="worker processes (ForecastConfig.n_jobs)")
+    ap.add_argument(
+        "--nested-origins", type=int, default=6, help="backtest cutoffs the nested score evaluates (see nested_scores)"
+    )
+    ap.add_argument(
+        "--save", type=Path, default=None, help="folder to keep each dataset's result in (<dataset>.pkl, for analysis)"
+    )
     return ap.parse_args(argv)
 
 
@@ -89,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         result = run_forecasting(panel, profiles, as_of, config)
         seconds = time.perf_counter() - t0
+        if args.save is not None:
+            args.save.mkdir(parents=True, exist_ok=True)
+            pd.to_pickle({"result": result, "as_of": as_of, "config": config}, args.save / f"{name}.pkl")
         table = score_dataset(args.work / "data" / name, result, args.selected)
         singles = table.drop(index=[m for m in ("selected", "ensemble", "champion", *PEERS) if m in table.index])
         singles = singles[singles["points"] == table.loc["selected", "points"]]
@@ -102,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{sel['mase'] / singles['mase'].min():.3f}); coverage {sel['coverage']:.3f}"
         )
         print(table[["points", "mase", "wape", "bias", "coverage"]].round(3).to_string())
+        pools = result.selection.set_index("product_id")["segment"].str.split("|").str[0]
+        train = pd.read_csv(args.work / "data" / name / "train_monthly.csv", parse_dates=["month"])
+        nested = nested_scores(result.backtest, scoring.mase_scales(train), pools, config, args.nested_origins)
+        print(
+            f"nested in the backtest (last {args.nested_origins} cutoffs, members chosen from what was known "
+            f"at each; {int(nested['points'].iloc[0])} points): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in nested["mase"].items())
+        )
         members = result.selection["ensemble_members"].value_counts()
         print("ensemble members (products): " + ", ".join(f"{k or '-'} {v}" for k, v in members.head(6).items()))
     return 0
