@@ -77,8 +77,8 @@ def test_lightgbm_weighting_by_volume_or_per_series():
     levels = {f"P{i:02d}": 5.0 + 30 * i for i in range(10)}
     panel = long_panel({k: np.full(36, v) for k, v in levels.items()})
     arrays = build_panel_arrays(panel, "2024-12-01")
-    _, target, by_volume = LightGBMForecaster(H, train_origins=12).training_set(arrays, 30)
-    _, _, by_series = LightGBMForecaster(H, train_origins=12, weighting="series").training_set(arrays, 30)
+    _, target, by_volume = LightGBMForecaster(H, train_origins=12, weighting="volume").training_set(arrays, 30)
+    _, _, by_series = LightGBMForecaster(H, train_origins=12).training_set(arrays, 30)  # the default
     np.testing.assert_allclose(target, 1.0)  # the target is scaled by the level either way
     np.testing.assert_allclose(by_series, 1.0)
     # volume: proportional to the level, mean 1 -- the largest product weighs 275 / 140 times the mean

@@ -102,15 +102,17 @@ class ForecastConfig:
             :mod:`demand_forecast.forecasting.models.global_model`).
         gbm_train_origins: how many monthly origins before the estimation
             origin feed the training set (each gives one row per product and
-            horizon).
+            horizon); 48 by default: the whole history of most panels
+            (chosen with ``gbm_weighting`` and the ``l1`` objective on the
+            real-data dev split, docs/benchmarks.md).
         gbm_refit: ``"final"`` trains once at the earliest backtest origin
             (re-used for all backtest origins) and once at the final origin;
             ``"each"`` trains at every origin; ``"once"`` trains only at the
             earliest origin.
         gbm_num_threads: LightGBM threads (default: ``n_jobs``).
-        gbm_weighting: ``"volume"`` weights training rows by the product's
-            level (large sellers count more, as in WAPE); ``"series"`` weighs
-            every row the same (each product counts alike, as in MASE).
+        gbm_weighting: ``"series"`` (default) weighs every row the same (each
+            product counts alike, as in MASE); ``"volume"`` weights training
+            rows by the product's level (large sellers count more, as in WAPE).
         gbm_max_training_rows: most training rows of one LightGBM fit.  A fit
             with more rows trains one model per partition of whole product
             groups (a group larger than this is cut by a stable hash of
@@ -180,10 +182,10 @@ class ForecastConfig:
     spark_master: str = ""
 
     gbm_params: dict[str, Any] = field(default_factory=dict)
-    gbm_train_origins: int = 18
+    gbm_train_origins: int = 48
     gbm_refit: str = "final"
     gbm_num_threads: int | None = None
-    gbm_weighting: str = "volume"
+    gbm_weighting: str = "series"
     gbm_max_training_rows: int = 20_000_000
 
     cold_start_min_products: int = 5
