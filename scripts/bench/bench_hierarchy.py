@@ -47,7 +47,7 @@ import nested
 import scoring
 
 bench.ensure_package_importable()
-from bench_accuracy import build_snapshot  # noqa: E402
+from bench_accuracy import apply_overrides, build_snapshot  # noqa: E402
 
 from demand_forecast.forecasting import hierarchy as hier  # noqa: E402
 from demand_forecast.forecasting.pipeline import run_forecasting  # noqa: E402
@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench/hierarchy"))
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--reuse-panels", action="store_true", help="embedded panels from a previous run's cache")
+    ap.add_argument("--set", action="append", default=[], help="FIELD=VALUE of ForecastConfig (repeatable)")
     return ap.parse_args(argv)
 
 
@@ -228,7 +229,7 @@ def report(name: str, runs: list[dict]) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = bench.project_forecast_config(args.n_jobs)
+    config = apply_overrides(bench.project_forecast_config(args.n_jobs), args.set)
     print(f"# Hierarchy benchmark; load average at start: {bench.load_text()}")
     lines = []
     if not args.skip_embedded:
