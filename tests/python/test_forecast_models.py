@@ -87,6 +87,18 @@ def test_lightgbm_weighting_by_volume_or_per_series():
         LightGBMForecaster(H, weighting="mase")
 
 
+def test_lightgbm_default_objective_forecasts_the_median_not_the_mean():
+    # 10 units most months, 60 in a random fifth of them: median 10, mean about 20. The default
+    # l1 objective (chosen for MASE, docs/benchmarks.md) forecasts near the median; squared error
+    # near the mean.
+    rng = np.random.default_rng(3)
+    panel = long_panel({f"P{i:02d}": np.where(rng.random(48) < 0.2, 60.0, 10.0) for i in range(40)})
+    by_default = _forecasts(LightGBMForecaster(H), panel).to_numpy().mean()
+    by_squares = _forecasts(LightGBMForecaster(H, params={"objective": "regression"}), panel).to_numpy().mean()
+    assert by_default == pytest.approx(10.0, abs=2.0)
+    assert by_squares > 16.0
+
+
 def test_cold_start_constant_group_gives_launch_level():
     series = {f"E{i}": np.full(24, 50.0 + i) for i in range(6)}
     series["NEW"] = np.array([8.0, 8.0])
